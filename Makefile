@@ -1,0 +1,55 @@
+# The two commands a new user runs: `make demo` and `make test`.
+# Each installs what it needs itself (pip into .venv; apt-get for PHP).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+MARIADB_URL ?= mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4
+
+.PHONY: demo test venv lint types pytest php plugin alembic-check clean bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pingyi demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check sync tests bench
+	$(BIN)/ruff format --check sync tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy sync tests bench
+
+pytest: $(STAMP)
+	PINGYI_TEST_POSTGRES_URL='$(PG_URL)' PINGYI_TEST_MARIADB_URL='$(MARIADB_URL)' \
+	  $(BIN)/pytest -q
+
+alembic-check: $(STAMP)
+	$(BIN)/python -m sync.migrations.check
+
+php:
+	@command -v php >/dev/null && command -v phpunit >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli php-xml php-mbstring phpunit >/dev/null; }
+	@for f in $$(find plugin -name '*.php'); do php -l "$$f" >/dev/null || exit 1; done
+	@if [ -f plugin/phpunit.xml ]; then cd plugin && phpunit --colors=never; else echo "no plugin tests yet"; fi
+
+plugin:
+	rm -f Pingyi.zip
+	cd plugin && zip -qr ../Pingyi.zip Pingyi -x '*/tests/*'
+	@echo "built Pingyi.zip"
+
+test: lint types alembic-check php pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache pingyi.db
