@@ -1,0 +1,305 @@
+"""Map one exported LimeSurvey row through its binding and the catalogue.
+
+``map_row`` is pure: no I/O, no clock, no randomness. The same row, binding and
+catalogue always give the same ``Mapped`` (with the same ``content_hash``) or the same
+``Rejected``, which is what makes a replayed window a no-op and an edit detectable.
+
+Choices recorded here because scores depend on them:
+
+- An unanswered rating item (``null`` or ``""`` in the export) is **no observation at
+  all**: there is no raw code to keep, and counting it anywhere would be a guess.
+- A scale's excluded code (不了解, "don't know") **is** an observation with
+  ``counted=False``, no points, neither satisfied nor dissatisfied: it is stored (the
+  office sees how many did not know) but never enters a mean or a rate.
+- Comments keep the exact text, byte for byte (4-byte characters and emoji included);
+  an empty or whitespace-only answer is no comment.
+- Only the columns a binding names are read. IP, referrer, e-mail, the token and the
+  binding's private columns are never copied; a token is kept only as an HMAC-SHA256
+  under the site's key when the binding asks for ``token: hash``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sync.bindings import FixedUnit
+from sync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sync.bindings import Binding
+    from sync.catalogue import Campaign, Catalogue, Level, Scale
+    from sync.limesurvey import ExportRow
+
+#: the reason codes a quarantined response can carry (``pingyi quarantine list`` groups by them)
+REASON_CODES = (
+    "missing_column",
+    "no_unit",
+    "unknown_unit",
+    "unit_outside_campaign",
+    "unknown_answer",
+    "unknown_scale",
+)
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    site: str
+    survey_id: int
+    response_id: int
+    campaign: str
+    group: str
+    unit: str
+    submitted_at: datetime | None
+    time_unknown: bool
+    started_at: datetime | None
+    language: str | None
+    token_hash: str | None
+
+
+@dataclass(frozen=True)
+class ObservationRecord:
+    item: str  # the export column, e.g. "detail[SQ001]"
+    dimension: str
+    raw_code: str
+    level: str | None  # the scale level code after answer_map; None for an excluded code
+    points: float | None
+    counted: bool
+    satisfied: bool
+    dissatisfied: bool
+
+
+@dataclass(frozen=True)
+class CommentRecord:
+    item: str
+    dimension: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Mapped:
+    response: ResponseRecord
+    observations: list[ObservationRecord]
+    comments: list[CommentRecord]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason_code: str
+    reason: str  # one sentence a person can act on
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def token_hash(token: str, key: bytes) -> str:
+    """The keyed hash kept instead of a token (duplicate detection without the token)."""
+    return hmac.new(key, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _answer(value: str | None) -> str | None:
+    """LimeSurvey writes "no answer" as null (API) or "" (web runtime)."""
+    if value is None or value == "":
+        return None
+    return value
+
+
+def _binding_where(binding: Binding) -> str:
+    where = binding.where
+    if where.file:
+        return f"{where.file}:{where.line}" if where.line else str(where.file)
+    return f"the Pingyi settings of survey {binding.survey_id} in LimeSurvey (plugin binding)"
+
+
+def _catalogue_file(catalogue: Catalogue) -> str:
+    for located in (catalogue, *catalogue.units.values()):
+        if located.where.file:
+            return str(located.where.file)
+    return "mappings/catalogue.yaml"
+
+
+def _where_row(binding: Binding, row: ExportRow, column: str) -> str:
+    return f"column {column} of survey {binding.survey_id} response {row.response_id}"
+
+
+def _detail(binding: Binding, row: ExportRow, **extra: Any) -> dict[str, Any]:
+    return {
+        "site": binding.site,
+        "survey_id": binding.survey_id,
+        "response_id": row.response_id,
+        "binding": _binding_where(binding),
+        **extra,
+    }
+
+
+def _resolve_unit(
+    row: ExportRow, binding: Binding, catalogue: Catalogue, campaign: Campaign
+) -> str | Rejected:
+    spec = binding.unit
+    column: str | None = None
+    if isinstance(spec, FixedUnit):
+        code = raw = spec.unit
+    else:
+        column = spec.column
+        if column not in row.answers:
+            return _missing(row, binding, column)
+        answer = _answer(row.answers[column])
+        if answer is None:
+            return Rejected(
+                "no_unit",
+                f"{_where_row(binding, row, column)} is unanswered, so the rated unit is "
+                f"unknown; make the unit question mandatory in LimeSurvey, or fix the "
+                f"response and run `pingyi quarantine retry`",
+                _detail(binding, row, column=column),
+            )
+        raw = answer
+        code = spec.code_map.get(raw, raw)
+    if code not in catalogue.units:
+        shown = column or "unit.unit"
+        return Rejected(
+            "unknown_unit",
+            f"unit code {raw!r} in {_where_row(binding, row, shown)} is not in "
+            f"{_catalogue_file(catalogue)}; add it or map it with unit.code_map in "
+            f"{_binding_where(binding)}",
+            _detail(binding, row, column=column, code=raw, mapped_to=code),
+        )
+    unit = catalogue.units[code]
+    if not campaign.takes_part(unit.system):
+        return Rejected(
+            "unit_outside_campaign",
+            f"unit {code} ({unit.name}, system {unit.system}) from "
+            f"{_where_row(binding, row, column or 'unit.unit')} is not in campaign "
+            f"{campaign.code}'s systems ({', '.join(campaign.systems)}); add the system to "
+            f"the campaign or bind the survey to the right campaign in "
+            f"{_binding_where(binding)}",
+            _detail(binding, row, column=column, code=code, system=unit.system),
+        )
+    return code
+
+
+def _missing(row: ExportRow, binding: Binding, column: str) -> Rejected:
+    return Rejected(
+        "missing_column",
+        f"survey {binding.survey_id} response {row.response_id} has no column {column!r} "
+        f"that {_binding_where(binding)} names; fix the column name in the binding (export "
+        f"headings are question codes, array cells code[SQCODE])",
+        _detail(binding, row, column=column),
+    )
+
+
+def _scale_levels(scale: Scale) -> tuple[dict[str, Level], set[str]]:
+    return {lv.code: lv for lv in scale.levels}, {ex.code for ex in scale.excluded}
+
+
+def map_row(
+    row: ExportRow, binding: Binding, catalogue: Catalogue, *, token_key: bytes | None
+) -> Mapped | Rejected:
+    """One exported row -> what the records keep, or why it cannot be kept (quarantine)."""
+    campaign = catalogue.campaigns[binding.campaign]
+    unit = _resolve_unit(row, binding, catalogue, campaign)
+    if isinstance(unit, Rejected):
+        return unit
+
+    observations: list[ObservationRecord] = []
+    for item in binding.rating_items():
+        if item.column not in row.answers:
+            return _missing(row, binding, item.column)
+        raw = _answer(row.answers[item.column])
+        if raw is None:
+            continue
+        scale_code = item.scale or campaign.scale
+        scale = catalogue.scales.get(scale_code)
+        if scale is None:
+            return Rejected(
+                "unknown_scale",
+                f"scale {scale_code!r} for {_where_row(binding, row, item.column)} is not in "
+                f"{_catalogue_file(catalogue)}; fix the scale in {_binding_where(binding)}",
+                _detail(binding, row, column=item.column, scale=scale_code),
+            )
+        levels, excluded = _scale_levels(scale)
+        satisfied, dissatisfied = campaign.satisfied(scale), campaign.dissatisfied(scale)
+        code = item.answer_map.get(raw, raw)
+        if code in excluded:
+            observations.append(
+                ObservationRecord(item.column, item.dimension, raw, None, None, False, False, False)
+            )
+            continue
+        level = levels.get(code)
+        if level is None:
+            known = ", ".join([*levels, *sorted(excluded)])
+            return Rejected(
+                "unknown_answer",
+                f"answer code {raw!r} in {_where_row(binding, row, item.column)} is not a "
+                f"level of scale {scale.code} ({known}); map it with answer_map in "
+                f"{_binding_where(binding)}",
+                _detail(binding, row, column=item.column, code=raw, scale=scale.code),
+            )
+        observations.append(
+            ObservationRecord(
+                item=item.column,
+                dimension=item.dimension,
+                raw_code=raw,
+                level=level.code,
+                points=float(level.points),
+                counted=True,
+                satisfied=level.code in satisfied,
+                dissatisfied=level.code in dissatisfied,
+            )
+        )
+
+    comments: list[CommentRecord] = []
+    for spec in binding.comments:
+        if spec.column not in row.answers:
+            return _missing(row, binding, spec.column)
+        text = row.answers[spec.column]
+        if text is None or not text.strip():
+            continue
+        comments.append(CommentRecord(spec.column, spec.dimension, text))
+
+    hashed: str | None = None
+    if binding.token == "hash" and row.token:
+        if token_key is None:
+            raise ConfigError(
+                f"{_binding_where(binding)} asks for token: hash but no token-hash key is "
+                f"configured (daemon.token_hash_key_env or _file in pingyi.toml)"
+            )
+        hashed = token_hash(row.token, token_key)
+
+    response = ResponseRecord(
+        site=binding.site,
+        survey_id=binding.survey_id,
+        response_id=row.response_id,
+        campaign=binding.campaign,
+        group=binding.group,
+        unit=unit,
+        submitted_at=row.submitted_at,
+        time_unknown=row.time_unknown,
+        started_at=row.started_at,
+        language=row.language,
+        token_hash=hashed,
+    )
+    return Mapped(response, observations, comments, content_hash(response, observations, comments))
+
+
+def content_hash(
+    response: ResponseRecord,
+    observations: list[ObservationRecord],
+    comments: list[CommentRecord],
+) -> str:
+    """SHA-256 over a canonical JSON of everything the records keep for a response.
+
+    Stable across runs and processes (sorted keys, UTC ISO times, no floats' repr
+    surprises beyond Python's shortest round-trip), so equal content means equal hash."""
+    doc = {
+        "response": {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in asdict(response).items()
+        },
+        "observations": sorted((asdict(o) for o in observations), key=lambda o: o["item"]),
+        "comments": sorted((asdict(c) for c in comments), key=lambda c: c["item"]),
+    }
+    blob = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
