@@ -1,0 +1,360 @@
+"""The LimeSurvey client: pure parts against the 6.2.1 captures, then the whole client
+over real HTTP against the double (``sync.testing.double``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from citric.exceptions import (
+    InvalidJSONResponseError,
+    LimeSurveyApiError,
+    LimeSurveyStatusError,
+    RPCInterfaceNotEnabledError,
+)
+from pydantic import SecretStr
+
+from sync.config import SiteConfig
+from sync.errors import (
+    InputError,
+    LoginRefused,
+    PermanentError,
+    SessionExpired,
+    TransientError,
+)
+from sync.limesurvey import (
+    ExportRow,
+    html_error_message,
+    id_ranges,
+    login_allowed,
+    parse_export,
+    parse_row,
+    site_fingerprint,
+    translate,
+)
+from sync.retry import RetryPolicy, retry_count
+
+RC2 = Path("/work/shared/limesurvey-6.2.1/rc2")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def capture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((RC2 / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def captured_rows(name: str, sid: int = 111111) -> list[ExportRow]:
+    return parse_export(capture(name)["response"]["result"], zone=SHANGHAI, survey_id=sid)
+
+
+# ----------------------------------------------------------------- row parsing
+
+
+def test_export_rows_from_capture_are_typed_and_sorted() -> None:
+    rows = captured_rows("export_responses__json_all_code_short")
+    assert [r.response_id for r in rows] == sorted(r.response_id for r in rows)
+    first = rows[0]
+    assert first.response_id == 1
+    assert first.completed
+    # 2026-11-26 03:19:37 in Shanghai (UTC+8) is 19:19:37 the day before in UTC
+    assert first.submitted_at == datetime(2026, 11, 25, 19, 19, 37, tzinfo=UTC)
+    assert first.language == "zh-Hans"
+    assert first.answers["office"] == "U0101"
+    assert first.answers["detail[SQ002]"] == "A2"
+    assert first.answers["comment"] == "办事很快，工作人员态度好。"
+
+
+def test_meta_columns_are_not_answers() -> None:
+    rows = captured_rows("export_responses__json_with_participant_table")
+    for row in rows:
+        assert not {"id", "submitdate", "lastpage", "startlanguage", "seed", "token"} & set(
+            row.answers
+        )
+        assert not {"startdate", "datestamp"} & set(row.answers)
+    assert rows[1].token == "tok-abc-123"
+    assert rows[0].token is None
+    assert rows[0].last_page == 2
+
+
+def test_incomplete_row_and_nulls() -> None:
+    rows = {r.response_id: r for r in captured_rows("export_responses__json_all_code_short")}
+    row4 = rows[4]
+    assert not row4.completed
+    assert row4.submitted_at is None
+    assert not row4.time_unknown
+    assert row4.answers["detail[SQ002]"] is None
+    assert row4.answers["overall"] == "A2"
+
+
+def test_empty_string_is_no_answer_and_1980_is_time_unknown_and_4_byte_chars_survive() -> None:
+    rows = {
+        r.response_id: r
+        for r in captured_rows("export_responses__anon_nodatestamp_json_all", 333333)
+    }
+    web = rows[4]
+    assert web.completed
+    assert web.time_unknown
+    assert web.submitted_at is None
+    assert web.started_at is None  # datestamp=N: no startdate column at all
+    assert web.answers["detail[SQ002]"] is None
+    assert web.answers["phone"] is None
+    assert web.answers["comment"] == "前端提交测试𠮷😀"
+    assert not rows[2].completed
+    assert not rows[2].time_unknown
+
+
+def test_emoji_and_markup_in_comment_intact() -> None:
+    rows = {r.response_id: r for r in captured_rows("export_responses__json_all_code_short")}
+    comment = rows[3].answers["comment"]
+    assert comment is not None
+    assert "😡" in comment
+    assert "𠮷" in comment
+    assert "<b>标签</b>" in comment
+    assert "\n第二行" in comment
+
+
+def test_private_columns_never_in_answers() -> None:
+    raw = {
+        "id": 7,
+        "submitdate": "2024-01-02 03:04:05",
+        "ipaddr": "10.0.0.1",
+        "refurl": "http://x/",
+        "email": "a@b.c",
+        "overall": "A1",
+    }
+    row = parse_row(raw, zone=SHANGHAI, survey_id=1)
+    assert row.answers == {"overall": "A1"}
+
+
+def test_site_zone_is_used() -> None:
+    raw = {"id": 1, "submitdate": "2024-03-01 10:15:30", "startdate": "2024-03-01 10:05:00"}
+    shanghai = parse_row(raw, zone=SHANGHAI, survey_id=1)
+    berlin = parse_row(raw, zone=ZoneInfo("Europe/Berlin"), survey_id=1)
+    assert shanghai.submitted_at == datetime(2024, 3, 1, 2, 15, 30, tzinfo=UTC)
+    assert berlin.submitted_at == datetime(2024, 3, 1, 9, 15, 30, tzinfo=UTC)
+    assert shanghai.started_at == datetime(2024, 3, 1, 2, 5, tzinfo=UTC)
+
+
+def test_bad_date_names_survey_and_response() -> None:
+    with pytest.raises(InputError, match=r"survey 5 response 9.*submitdate"):
+        parse_row({"id": 9, "submitdate": "01/03/2024"}, zone=SHANGHAI, survey_id=5)
+
+
+def test_empty_export_document() -> None:
+    assert captured_rows("export_responses__json_empty_range") == []
+
+
+def test_damaged_export_document_is_transient() -> None:
+    with pytest.raises(TransientError, match="survey 3"):
+        parse_export("eyJyZXNwb25zZXMiOiBbeyJp", zone=SHANGHAI, survey_id=3)
+
+
+# ----------------------------------------------------------------- small helpers
+
+
+def test_id_ranges_group_consecutive_and_close_ids() -> None:
+    assert id_ranges([5, 3, 4, 9, 10, 20]) == [(3, 5), (9, 10), (20, 20)]
+    assert id_ranges([1, 3, 30], max_gap=2) == [(1, 3), (30, 30)]
+    assert id_ranges(range(1, 11), max_span=4) == [(1, 4), (5, 8), (9, 10)]
+    assert id_ranges([]) == []
+
+
+def test_html_error_message_from_captured_500_page() -> None:
+    page = capture("unknown_method")["response"]["__unparsed_body__"]
+    message = html_error_message(page)
+    assert message.startswith("500: Internal Server Error call_user_func_array()")
+    assert 'does not have a method "no_such_method"' in message
+    assert "<" not in message
+    assert "LEMmode" not in message  # script text is not the message
+    assert html_error_message("<html><title>502 Bad Gateway</title></html>") == "502 Bad Gateway"
+
+
+def test_fingerprint_changes_with_each_part_and_hides_them() -> None:
+    site = SiteConfig(name="district", url="http://ls/index.php/admin/remotecontrol", user="admin")
+    base = site_fingerprint(site, SecretStr("secret"))
+    assert base == site_fingerprint(site, SecretStr("secret"))
+    assert base != site_fingerprint(site, SecretStr("secret2"))
+    assert base != site_fingerprint(site.model_copy(update={"user": "other"}), SecretStr("secret"))
+    assert base != site_fingerprint(
+        site.model_copy(update={"url": "http://ls2/index.php/admin/remotecontrol"}),
+        SecretStr("secret"),
+    )
+    assert "secret" not in base
+    assert "admin" not in base
+
+
+def test_login_allowed() -> None:
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    assert login_allowed(None, None, "fp", hour, now=now)
+    refused = now - timedelta(minutes=10)
+    assert not login_allowed(refused, "fp", "fp", hour, now=now)
+    assert login_allowed(refused, "fp", "fp-new", hour, now=now)  # config changed
+    assert login_allowed(now - hour, "fp", "fp", hour, now=now)  # back-off over
+    assert not login_allowed(refused.replace(tzinfo=None), "fp", "fp", 3600.0, now=now)
+
+
+# ----------------------------------------------------------------- failure mapping
+
+
+def _mapped(exc: BaseException, method: str = "export_responses") -> Any:
+    return translate(exc, site="district", method=method, where=" survey 1", secrets=["pw"])
+
+
+def test_status_mapping() -> None:
+    assert isinstance(_mapped(LimeSurveyStatusError("Invalid session key")), SessionExpired)
+    refused = _mapped(LimeSurveyStatusError("Invalid user name or password"), "get_session_key")
+    assert isinstance(refused, LoginRefused)
+    assert str(refused) == "login refused for site district: Invalid user name or password"
+    for status in (
+        "No permission",
+        "No Data, survey table does not exist.",
+        "Error: Invalid survey ID",
+    ):
+        err = _mapped(LimeSurveyStatusError(status))
+        assert isinstance(err, PermanentError)
+        assert status in str(err)
+        assert "survey 1" in str(err)
+
+
+def test_transport_mapping() -> None:
+    assert isinstance(_mapped(RPCInterfaceNotEnabledError()), TransientError)
+    assert isinstance(_mapped(requests.ConnectionError("reset")), TransientError)
+    assert isinstance(_mapped(requests.ReadTimeout("slow")), TransientError)
+    assert isinstance(_mapped(requests.exceptions.ChunkedEncodingError("cut")), TransientError)
+    gone = _mapped(LimeSurveyApiError("CDbCommand failed: 2006 MySQL server has gone away"))
+    assert isinstance(gone, TransientError)
+    too_long = _mapped(LimeSurveyApiError("CDbCommand failed: 1406 Data too long pw"))
+    assert isinstance(too_long, PermanentError)
+    assert "pw" not in str(too_long)
+    assert _mapped(ValueError("a bug")) is None
+
+
+def test_html_500_maps_to_transient_with_message() -> None:
+    page = capture("unknown_method")["response"]["__unparsed_body__"]
+    response = requests.Response()
+    response.status_code = 500
+    response._content = page.encode()
+    response.encoding = "utf-8"
+    err = _mapped(requests.HTTPError("500", response=response))
+    assert isinstance(err, TransientError)
+    assert "HTTP 500" in str(err)
+    assert "no_such_method" in str(err)
+    try:
+        json.loads(page)
+    except json.JSONDecodeError as decode:
+        html_200 = InvalidJSONResponseError()
+        html_200.__cause__ = requests.JSONDecodeError(decode.msg, page, decode.pos)
+        err = _mapped(html_200)
+    assert isinstance(err, TransientError)
+    assert "no_such_method" in str(err)
+
+
+# ----------------------------------------------------------------- retry policy
+
+
+def test_retry_policy_retries_transient_then_succeeds(caplog: pytest.LogCaptureFixture) -> None:
+    slept: list[float] = []
+    policy = RetryPolicy(attempts=4, initial=1, maximum=3, jitter=0.5, sleep=slept.append)
+    outcomes: list[Exception | str] = [TransientError("one"), TransientError("two"), "done"]
+    before = retry_count("unit-test")
+
+    def work() -> str:
+        item = outcomes.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    with caplog.at_level(logging.WARNING, logger="sync.retry"):
+        assert policy.call("unit-test", work) == "done"
+    assert len(slept) == 2
+    assert 1 <= slept[0] <= 1.5
+    assert 2 <= slept[1] <= 2.5  # exponential
+    assert retry_count("unit-test") == before + 2
+    assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.WARNING]
+    assert "one" in caplog.records[0].getMessage()
+
+
+def test_retry_policy_is_bounded_and_reraises_last_error() -> None:
+    calls: list[int] = []
+    policy = RetryPolicy(attempts=3, sleep=lambda _: None)
+
+    @policy.wrap("unit-test")
+    def always_fails() -> None:
+        calls.append(1)
+        raise TransientError(f"attempt {len(calls)}")
+
+    with pytest.raises(TransientError, match="attempt 3"):
+        always_fails()
+    assert len(calls) == 3
+
+
+def test_retry_policy_bounded_in_time() -> None:
+    calls: list[int] = []
+    # waits of 10 s would pass the 15 s budget at the second one
+    policy = RetryPolicy(attempts=10, initial=10, jitter=0, max_seconds=15, sleep=lambda _: None)
+
+    def fails() -> None:
+        calls.append(1)
+        raise TransientError("down")
+
+    with pytest.raises(TransientError):
+        policy.call("unit-test", fails)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "error", [PermanentError("gone"), LoginRefused("district", "wrong"), SessionExpired("x")]
+)
+def test_retry_policy_never_retries_other_errors(error: Exception) -> None:
+    calls: list[int] = []
+    policy = RetryPolicy(sleep=lambda _: pytest.fail("must not sleep"))
+
+    def fails() -> None:
+        calls.append(1)
+        raise error
+
+    with pytest.raises(type(error)):
+        policy.call("unit-test", fails)
+    assert calls == [1]
+
+
+def test_database_outage_is_retried_and_other_db_errors_are_not() -> None:
+    import sqlalchemy as sa
+
+    from sync.retry import database
+
+    policy = RetryPolicy(sleep=lambda _: None)
+    failures = [
+        sa.exc.OperationalError(
+            "SELECT 1", {}, Exception("server closed the connection unexpectedly")
+        )
+    ]
+
+    def flaky() -> int:
+        if failures:
+            raise failures.pop()
+        return 42
+
+    before = retry_count("database")
+    assert database(flaky, policy) == 42
+    assert retry_count("database") == before + 1
+
+    engine = sa.create_engine("sqlite://")
+    calls: list[int] = []
+
+    def missing_table() -> None:
+        calls.append(1)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(sa.exc.OperationalError, match="no such table"):
+        database(missing_table, policy)
+    assert calls == [1]
+    engine.dispose()
