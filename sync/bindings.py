@@ -21,31 +21,43 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from sync.yamlsource import UNION_TAGS, Located
+from sync.yamlsource import LENGTH_HELP, PATTERN_HELP, UNION_TAGS, Located
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "binding.schema.json"
 SCHEMA_ID = "https://pingyi.invalid/schema/binding.schema.json"
 
+ANSWER_RE = r"^[A-Za-z0-9]+$"
+QUESTION_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,19}(\[[A-Za-z0-9_#]{1,41}\])?$"
+CODE_RE = r"^[A-Za-z0-9_.-]+$"
+
 #: a LimeSurvey answer option code: unit codes and scale level codes are these
-AnswerCode = Annotated[str, Field(min_length=1, max_length=5, pattern=r"^[A-Za-z0-9]+$")]
+AnswerCode = Annotated[str, Field(min_length=1, max_length=5, pattern=ANSWER_RE)]
 #: a LimeSurvey question or subquestion code
-QuestionCode = Annotated[
-    str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-]
+QuestionCode = Annotated[str, Field(min_length=1, max_length=20, pattern=QUESTION_RE)]
 #: an export heading (``code`` headings): ``question`` or ``question[SUBQUESTION]``
-Column = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,19}(\[[A-Za-z0-9_#]{1,41}\])?$",
-    ),
-]
+Column = Annotated[str, Field(min_length=1, max_length=64, pattern=COLUMN_RE)]
 #: a code in the catalogue (dimension, group, scale, campaign, system)
-Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
-SiteName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+Code = Annotated[str, Field(min_length=1, max_length=40, pattern=CODE_RE)]
+SiteName = Annotated[str, Field(min_length=1, pattern=CODE_RE)]
 
 UNION_TAGS.update({"unit-question", "unit-fixed", "rating-column", "rating-array"})
+PATTERN_HELP.update(
+    {
+        ANSWER_RE: "a LimeSurvey answer code: letters and digits only, e.g. E0101 or A1",
+        QUESTION_RE: "a LimeSurvey question code: a letter first, then letters, digits or _",
+        COLUMN_RE: "an export heading: QUESTION or QUESTION[SUBQUESTION], the question code"
+        " a letter first and at most 20 characters (LimeSurvey's limit)",
+        CODE_RE: "a code: ASCII letters, digits, _ . - only (names may be Chinese, codes not)",
+    }
+)
+LENGTH_HELP.update(
+    {
+        5: "LimeSurvey answer option codes are at most 5 characters, and a unit picked from a"
+        " list question is one: shorten it (e.g. E0101) or map it with code_map",
+        20: "LimeSurvey question codes are at most 20 characters: shorten it",
+    }
+)
 
 
 class QuestionUnit(Located):

@@ -255,9 +255,12 @@ class Loaded:
     """What was read, with every shape problem found on the way (nothing raised)."""
 
     catalogue: Catalogue
+    root: Path
     errors: list[InputError] = field(default_factory=list)
-    #: files read, for messages
-    files: list[str] = field(default_factory=list)
+
+    @property
+    def catalogue_file(self) -> str:
+        return str(self.root / CATALOGUE_FILE)
 
 
 def _validate(
@@ -467,7 +470,7 @@ def load(mappings_dir: Path) -> Loaded:
     )
     bindings = _read_documents(root / SURVEYS_DIR, Binding, lambda b: b.key, "binding", errors)
     catalogue = Catalogue(**parts, campaigns=campaigns, bindings=bindings)
-    return Loaded(catalogue=catalogue, errors=errors)
+    return Loaded(catalogue=catalogue, root=root, errors=errors)
 
 
 def load_catalogue(mappings_dir: Path) -> Catalogue:

@@ -167,6 +167,10 @@ def line_of(document: Any, loc: Iterable[Any]) -> int | None:
 
 #: union tags that pydantic puts in an error's ``loc`` but that are not keys in the YAML
 UNION_TAGS: set[str] = set()
+#: regular expression -> what it means to a person (filled by the modules declaring them)
+PATTERN_HELP: dict[str, str] = {}
+#: max_length -> why (LimeSurvey's limits)
+LENGTH_HELP: dict[int, str] = {}
 
 
 class Located(BaseModel):
@@ -180,10 +184,17 @@ class Located(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     _where: Location = PrivateAttr(default_factory=Location)
+    #: the YAML it was read from, to find the line of any key inside it later
+    _source: Any = PrivateAttr(default=None)
 
     @property
     def where(self) -> Location:
         return self._where
+
+    def line_at(self, *path: Any) -> int | None:
+        """Line of ``path`` inside this object (``line_at("units", 0)``), else its own."""
+        found = line_of(self._source, path) if self._source is not None else None
+        return found or self._where.line
 
     @model_validator(mode="wrap")
     @classmethod
@@ -194,6 +205,7 @@ class Located(BaseModel):
         context = info.context if isinstance(info.context, dict) else {}
         if isinstance(data, LineDict | LineList) and isinstance(model, Located):
             model._where = Location(file=context.get("file"), line=data.line or None)
+            model._source = data
         return model
 
     def __eq__(self, other: object) -> bool:
@@ -229,6 +241,14 @@ def input_errors(
         fix = ""
         if err["type"] == "string_type" and isinstance(err.get("input"), int | float | bool):
             fix = "quote it: YAML reads 2022, 0101 or yes as numbers/booleans, codes are text"
+        elif err["type"] == "string_pattern_mismatch":
+            pattern = str(err.get("ctx", {}).get("pattern", ""))
+            msg = f"{err.get('input')!r} is not allowed here"
+            fix = PATTERN_HELP.get(pattern, f"it must match {pattern}")
+        elif err["type"] == "string_too_long":
+            limit = int(err.get("ctx", {}).get("max_length", 0))
+            msg = f"{err.get('input')!r} is longer than {limit} characters"
+            fix = LENGTH_HELP.get(limit, "shorten it")
         elif err["type"] == "extra_forbidden":
             msg = "unknown key"
             fix = "remove it or check its spelling"
