@@ -44,6 +44,7 @@ from citric.exceptions import (
 from citric.session import Session
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 from sync.config import SiteConfig
 from sync.errors import (
@@ -56,6 +57,7 @@ from sync.errors import (
     SessionExpired,
     TransientError,
 )
+from sync.logging import register_secret
 from sync.retry import DEFAULT_POLICY, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,9 @@ _TRANSIENT_DB = re.compile(
     r"\b(?:2002|2006|2013|1205|1213|1040)\b",
     re.IGNORECASE,
 )
+#: Login requests per client that may have reached LimeSurvey without an answer we could
+#: read (reset, timeout, cut short): below the lockout's three counted failures.
+_MAX_UNANSWERED_LOGINS = 2
 #: Pending ids closer than this are read in one range (and the extra rows dropped):
 #: a few unwanted rows cost less than another call.
 _ID_GAP = 20
@@ -455,6 +460,16 @@ def translate(
     return None
 
 
+def _never_delivered(exc: BaseException) -> bool:
+    """Did the request certainly not reach LimeSurvey (no connection was made)?"""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", exc.args[0])
+        return isinstance(reason, (NewConnectionError, ConnectionRefusedError))
+    return False
+
+
 # ------------------------------------------------------------------ client
 
 
@@ -499,6 +514,7 @@ class LimeSurveyClient:
         self._session: Session | None = None
         self._refused: LoginRefused | None = None
         self._keys_seen: list[str] = []
+        self._unanswered_logins = 0
         #: RC2 requests sent, by method name, in order (logins and releases included)
         self.calls: list[str] = []
         self.logins = 0
@@ -531,6 +547,13 @@ class LimeSurveyClient:
         if self._refused is not None:
             # One refused login per client, ever: the next one could lock the IP out.
             raise self._refused
+        if self._unanswered_logins >= _MAX_UNANSWERED_LOGINS:
+            # Each of them may have been a refused login LimeSurvey counted; a third
+            # refusal would lock the IP out. The next pass (a new client) tries again.
+            raise TransientError(
+                f"site {self.site.name}: get_session_key: {self._unanswered_logins} login "
+                "requests got no readable answer; not sending another in this pass"
+            )
         self._count("get_session_key")
         self.logins += 1
         try:
@@ -549,9 +572,13 @@ class LimeSurveyClient:
             if isinstance(mapped, LoginRefused):
                 self._refused = mapped
                 log.error("%s", mapped)
+            elif not _never_delivered(exc):
+                self._unanswered_logins += 1
             raise mapped from None
+        self._unanswered_logins = 0
         if session.key:
             self._keys_seen.append(session.key)
+            register_secret(session.key)  # the log handlers' safety net (sync.logging)
         log.info("site %s: logged in as %s", self.site.name, self.site.user)
         self._session = session
         return session
@@ -621,22 +648,21 @@ class LimeSurveyClient:
 
     # -- typed calls -----------------------------------------------------------
 
+    def _export(
+        self, sid: int, from_id: int, to_id: int | None, fields: list[str] | None, where: str
+    ) -> Any:
+        """``export_responses`` as we always ask for it: JSON, complete and incomplete,
+        ``code`` headings, ``short`` answers (ints and nulls kept; FACTS.md)."""
+        params: list[Any] = [sid, "json", None, "all", "code", "short", from_id, to_id]
+        if fields is not None:
+            params.append(fields)
+        return self.rpc("export_responses", *params, where=where)
+
     def export_window(self, sid: int, from_id: int, to_id: int) -> list[ExportRow]:
         """Responses with ``from_id <= id <= to_id``, complete or not, sorted by id."""
         if from_id > to_id:
             return []
-        result = self.rpc(
-            "export_responses",
-            sid,
-            "json",
-            None,
-            "all",
-            "code",
-            "short",
-            from_id,
-            to_id,
-            where=f" survey {sid} ids {from_id}..{to_id}",
-        )
+        result = self._export(sid, from_id, to_id, None, f" survey {sid} ids {from_id}..{to_id}")
         if result is None:
             return []
         return parse_export(result, zone=self.site.zone, survey_id=sid)
@@ -652,18 +678,8 @@ class LimeSurveyClient:
     def ids_above(self, sid: int, high_water: int) -> list[int]:
         """Ids of all responses above ``high_water`` (an ids-only export): the probe that
         jumps a gap of deleted ids."""
-        result = self.rpc(
-            "export_responses",
-            sid,
-            "json",
-            None,
-            "all",
-            "code",
-            "short",
-            high_water + 1,
-            None,
-            ["id"],
-            where=f" survey {sid} ids above {high_water}",
+        result = self._export(
+            sid, high_water + 1, None, ["id"], f" survey {sid} ids > {high_water}"
         )
         if result is None:
             return []
