@@ -1,0 +1,107 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Pingyi;
+
+/**
+ * Tells the daemon that a response was completed, so it syncs that survey now instead of
+ * at its next poll. The respondent must never wait for or see this: the request goes out
+ * after the page has been handed back (fastcgi_finish_request where PHP-FPM offers it),
+ * with 2 s timeouts, and a failure is only logged: the daemon's polling picks the
+ * response up anyway. Only ids travel: no answers, no token.
+ */
+final class WebhookSender
+{
+    /** @var string */
+    private $url;
+    /** @var Signer */
+    private $signer;
+    /** @var Http */
+    private $http;
+    /** @var callable(string, string): void */
+    private $logger;
+    /** @var float */
+    private $connectTimeout;
+    /** @var float */
+    private $timeout;
+
+    /** @param callable(string, string): void|null $logger (message, level "info"|"warning") */
+    public function __construct(
+        string $daemonUrl,
+        Signer $signer,
+        ?Http $http = null,
+        ?callable $logger = null,
+        float $connectTimeout = 2.0,
+        float $timeout = 2.0
+    ) {
+        $this->url = rtrim($daemonUrl, '/') . '/webhook';
+        $this->signer = $signer;
+        $this->http = $http ?? new Http();
+        $this->logger = $logger ?? static function (string $message, string $level): void {
+        };
+        $this->connectTimeout = $connectTimeout;
+        $this->timeout = $timeout;
+    }
+
+    /**
+     * The request as it will be sent (tests check it without a network).
+     *
+     * @return array{url: string, headers: array<string, string>, body: string}
+     */
+    public function buildRequest(int $surveyId, string $responseId, ?int $now = null): array
+    {
+        $ts = $now ?? time();
+        // Response ids are auto-increment integers in LimeSurvey; the event hands them over
+        // as strings. Send a number when it is one, so the daemon sees its own id type.
+        $id = ctype_digit($responseId) ? (int) $responseId : $responseId;
+        $body = json_encode(['survey_id' => $surveyId, 'response_id' => $id], JSON_THROW_ON_ERROR);
+        return [
+            'url' => $this->url,
+            'headers' => [
+                'Content-Type' => 'application/json',
+                Signer::TIMESTAMP_HEADER => (string) $ts,
+                Signer::SIGNATURE_HEADER => $this->signer->sign($ts, $body),
+                'User-Agent' => 'Pingyi-LimeSurvey-plugin',
+            ],
+            'body' => $body,
+        ];
+    }
+
+    /** Sends now; true when the daemon accepted it (2xx). Never throws. */
+    public function send(int $surveyId, string $responseId): bool
+    {
+        try {
+            $req = $this->buildRequest($surveyId, $responseId);
+            $res = $this->http->request('POST', $req['url'], $req['headers'], $req['body'], $this->connectTimeout, $this->timeout);
+        } catch (\Throwable $e) {
+            ($this->logger)("webhook for survey {$surveyId} response {$responseId} not sent: "
+                . get_class($e) . '; polling will pick it up', 'warning');
+            return false;
+        }
+        if ($res['status'] >= 200 && $res['status'] < 300) {
+            ($this->logger)("webhook for survey {$surveyId} response {$responseId} accepted", 'info');
+            return true;
+        }
+        $why = $res['status'] === 0 ? (string) $res['error'] : 'HTTP ' . $res['status'];
+        ($this->logger)("webhook to {$this->url} for survey {$surveyId} response {$responseId} failed: "
+            . "{$why}; the daemon's polling will pick it up", 'warning');
+        return false;
+    }
+
+    /**
+     * Sends once the respondent's page is out: at shutdown, after fastcgi_finish_request()
+     * when the SAPI has it (PHP-FPM). Under mod_php the page is already rendered by then
+     * but the connection may stay open up to the timeout.
+     */
+    public function sendAfterResponse(int $surveyId, string $responseId): void
+    {
+        register_shutdown_function(function () use ($surveyId, $responseId): void {
+            ignore_user_abort(true);
+            if (function_exists('fastcgi_finish_request')) {
+                fastcgi_finish_request();
+            }
+            $this->send($surveyId, $responseId);
+        });
+    }
+}
