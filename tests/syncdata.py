@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from sync.bindings import Binding
 from sync.catalogue import Catalogue
 from sync.limesurvey import ExportRow
@@ -126,3 +128,60 @@ def make_row(
         token=None,
         answers=answers(rid, **{**(cells or {}), **overrides}),
     )
+
+
+def load_catalogue_rows(engine: Engine, catalogue: Catalogue) -> None:
+    """The catalogue tables the records refer to (foreign keys), as ``catalogue load``
+    would fill them; enough for the sync tests."""
+    from sync import models
+    from sync.upsert import upsert
+
+    def put(table: Any, rows: list[dict[str, Any]], key: tuple[str, ...]) -> None:
+        if rows:
+            upsert(conn, table, rows, key, [k for k in rows[0] if k not in key])
+
+    with engine.begin() as conn:
+        put(
+            models.System,
+            [{"code": s.code, "name": s.name} for s in catalogue.systems.values()],
+            ("code",),
+        )
+        put(
+            models.Unit,
+            [
+                {"code": u.code, "name": u.name, "system_code": u.system}
+                for u in catalogue.units.values()
+            ],
+            ("code",),
+        )
+        put(
+            models.Dimension,
+            [{"code": d.code, "name": d.name} for d in catalogue.dimensions.values()],
+            ("code",),
+        )
+        put(
+            models.RespondentGroup,
+            [{"code": g.code, "name": g.name} for g in catalogue.groups.values()],
+            ("code",),
+        )
+        put(
+            models.Scale,
+            [
+                {
+                    "code": s.code,
+                    "name": s.name,
+                    "levels": [lv.model_dump() for lv in s.levels],
+                    "excluded": [ex.model_dump() for ex in s.excluded],
+                }
+                for s in catalogue.scales.values()
+            ],
+            ("code",),
+        )
+        put(
+            models.Campaign,
+            [
+                {"code": c.code, "name": c.name, "year": c.year, "scale_code": c.scale}
+                for c in catalogue.campaigns.values()
+            ],
+            ("code",),
+        )

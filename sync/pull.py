@@ -1,0 +1,382 @@
+"""One sync pass over one survey: read responses by id windows without losing any.
+
+RC2 has no "changed since" filter and ids exist before a response is complete, so per
+(site, survey) we keep a cursor (``Cursor``): the largest id seen (``high_water``) and the
+ids seen incomplete (``pending``). A pass:
+
+1. re-reads the pending ids (in ranges); completed ones are stored, vanished ones dropped,
+   ids older than ``pending_max_age_days`` are dropped and counted;
+2. exports ``high_water+1 ..`` in windows of ``site.window`` ids (``all``, ``code``,
+   ``short``) until a window comes back empty, fetching the next window in a background
+   thread while the current one is stored (a queue of one: memory does not grow with the
+   survey);
+3. decides whether the empty window was the end: ``get_summary``'s count of completed
+   responses is compared with what the records hold; only when they differ is one probe
+   made (ids only, above ``high_water``) to jump a gap of deleted ids. An idle pass is
+   therefore two RC2 calls, and a gap never makes a pass loop.
+
+Each window is written in one transaction together with the cursor (``sync.store``),
+so a crash between windows loses nothing and a replayed window changes nothing.
+A full resync (``full=True``) re-reads from id 1, updates changed rows and marks ids that
+vanished as deleted; ``id_range`` re-reads a range the same way without moving the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sync import store
+from sync.errors import PingyiError
+from sync.map import Mapped, Rejected, map_row
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from sync.bindings import Binding
+    from sync.catalogue import Catalogue
+    from sync.config import SiteConfig
+    from sync.limesurvey import ExportRow, LimeSurveyClient
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: pending ids re-read per export call (the client turns them into id ranges)
+PENDING_BATCH = 1000
+
+
+# -- the cursor: plain data, pure transitions ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a survey's sync stands. Promoted to the database only with the window that
+    produced it (same transaction), never ahead of the work."""
+
+    high_water: int = 0
+    pending: frozenset[int] = frozenset()
+
+    def seen(self, complete: Iterable[int], incomplete: Iterable[int]) -> Cursor:
+        """A window was read: the high water is the largest id seen; incomplete ids wait
+        in pending, complete ones leave it."""
+        done = set(complete)
+        waiting = set(incomplete)
+        top = max(done | waiting, default=0)
+        pending = (self.pending - done) | waiting
+        return Cursor(max(self.high_water, top), frozenset(pending))
+
+    def dropped(self, ids: Iterable[int]) -> Cursor:
+        """Pending ids that vanished (deleted) or expired stop being re-read."""
+        return replace(self, pending=self.pending - set(ids))
+
+    def next_window(self, size: int) -> tuple[int, int]:
+        return (self.high_water + 1, self.high_water + size)
+
+    def pending_ranges(self, batch: int = PENDING_BATCH) -> list[list[int]]:
+        """Pending ids in ascending batches, each re-read with one export call."""
+        ids = sorted(self.pending)
+        return [ids[i : i + batch] for i in range(0, len(ids), batch)]
+
+
+def windows(start: int, size: int, stop_after: int | None = None) -> Iterator[tuple[int, int]]:
+    """Consecutive inclusive id windows from ``start``; endless unless ``stop_after``."""
+    lo = start
+    while stop_after is None or lo <= stop_after:
+        hi = lo + size - 1
+        if stop_after is not None:
+            hi = min(hi, stop_after)
+        yield (lo, hi)
+        lo = hi + 1
+
+
+def end_decision(summary_completed: int, known_completed: int) -> bool:
+    """After an empty window: is there nothing more to read? (True = stop.)
+
+    Equal counts mean every completed response LimeSurvey has is in the records (stored
+    or quarantined): the pass ends without a probe. Any difference (more in LimeSurvey:
+    rows past a gap of deleted ids; fewer: rows deleted since we stored them) is worth
+    one ids-only probe above the high water."""
+    return summary_completed == known_completed
+
+
+# -- the pass ---------------------------------------------------------------------------
+
+
+@dataclass
+class PassReport:
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    pending: int = 0
+    expired: int = 0
+    high_water: int = 0
+    rc2_calls: int = 0
+    duration_s: float = 0.0
+    touched: set[tuple[str, str]] = field(default_factory=set)
+    windows: int = 0
+    stopped: bool = False
+    dry_run: bool = False
+    full: bool = False
+
+    def add(self, result: store.WindowResult) -> None:
+        self.inserted += result.inserted
+        self.updated += result.updated
+        self.unchanged += result.unchanged
+        self.deleted += result.deleted
+        self.quarantined += result.quarantined
+        self.touched |= result.touched
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "touched"}
+        out["touched"] = sorted([list(t) for t in self.touched])
+        return out
+
+
+_DONE = object()
+
+
+class _Prefetch:
+    """Fetches windows in a background thread, one ahead of the consumer.
+
+    The queue holds at most one window, so at any time at most three windows are in
+    memory (being stored, queued, being fetched)."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int, int], list[ExportRow]],
+        spans: Iterator[tuple[int, int]],
+        *,
+        stop_when_empty_after: int | None,
+    ) -> None:
+        """``stop_when_empty_after``: an empty window ending at or above this id ends the
+        reading (None: read every span, empty or not)."""
+        self._fetch = fetch
+        self._spans = spans
+        self._stop_when_empty_after = stop_when_empty_after
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pingyi-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._halt.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for lo, hi in self._spans:
+                if self._halt.is_set():
+                    return
+                rows = self._fetch(lo, hi)
+                if not self._put((lo, hi, rows)):
+                    return
+                limit = self._stop_when_empty_after
+                if not rows and limit is not None and hi >= limit:
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+            return
+        self._put(_DONE)
+
+    def __iter__(self) -> Iterator[tuple[int, int, list[ExportRow]]]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._halt.set()
+        self._thread.join(timeout=600)
+
+
+def _db_retry(fn: Callable[[], T]) -> T:
+    """Run a database step, waiting out an outage (the retry policy lives in sync.retry)."""
+    return store.call(fn)
+
+
+def _split(
+    rows: Sequence[ExportRow], binding: Binding, catalogue: Catalogue, token_key: bytes | None
+) -> tuple[list[Mapped], list[tuple[int, Rejected]], list[int]]:
+    mapped: list[Mapped] = []
+    rejected: list[tuple[int, Rejected]] = []
+    incomplete: list[int] = []
+    for row in rows:
+        if not row.completed:
+            incomplete.append(row.response_id)
+            continue
+        outcome = map_row(row, binding, catalogue, token_key=token_key)
+        if isinstance(outcome, Mapped):
+            mapped.append(outcome)
+        else:
+            rejected.append((row.response_id, outcome))
+    return mapped, rejected, incomplete
+
+
+def run_pass(
+    engine: Engine,
+    client: LimeSurveyClient,
+    site: SiteConfig,
+    binding: Binding,
+    catalogue: Catalogue,
+    *,
+    kind: str = "poll",
+    full: bool = False,
+    id_range: tuple[int, int] | None = None,
+    dry_run: bool = False,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    token_key: bytes | None = None,
+    pending_max_age_days: float = 30.0,
+    now: Callable[[], datetime] | None = None,
+) -> PassReport:
+    """One pass over one survey (see the module doc). Returns what it did (or, with
+    ``dry_run``, what it would do: nothing is written, the audit row included)."""
+    from sync.db import utcnow
+
+    clock = now or utcnow
+    sid = binding.survey_id
+    started = time.monotonic()
+    calls_before = len(client.calls)
+    report = PassReport(dry_run=dry_run, full=full)
+    key = store.SurveyKey(site.name, sid)
+
+    state = _db_retry(lambda: store.load_state(engine, key))
+    cursor = Cursor(state.high_water, frozenset(state.pending))
+    run_id = None if dry_run else _db_retry(lambda: store.start_run(engine, key, kind, clock()))
+
+    def write(
+        rows: Sequence[ExportRow],
+        *,
+        vanish_range: tuple[int, int] | None = None,
+        vanish_ids: Sequence[int] = (),
+        drop_pending: Sequence[int] = (),
+        high_water: int | None = None,
+    ) -> store.WindowResult:
+        mapped, rejected, incomplete = _split(rows, binding, catalogue, token_key)
+        batch = store.Window(
+            key=key,
+            mapped=mapped,
+            rejected=rejected,
+            incomplete=incomplete,
+            seen=[r.response_id for r in rows],
+            vanish_range=vanish_range,
+            vanish_ids=list(vanish_ids),
+            drop_pending=list(drop_pending),
+            high_water=high_water,
+            now=clock(),
+        )
+        result = _db_retry(lambda: store.write_window(engine, batch, dry_run=dry_run))
+        report.fetched += len(rows)
+        report.add(result)
+        if progress is not None:
+            progress(report.fetched, 0)
+        return result
+
+    try:
+        # 1. pending ids: completed ones are stored, vanished and expired ones dropped
+        if id_range is None and cursor.pending:
+            cutoff = clock() - timedelta(days=pending_max_age_days)
+            expired = [i for i, seen_at in state.pending.items() if seen_at < cutoff]
+            if expired:
+                log.info("survey %s: %d pending ids expired", sid, len(expired))
+                write([], drop_pending=expired)
+                report.expired += len(expired)
+                cursor = cursor.dropped(expired)
+            for ids in cursor.pending_ranges():
+                rows = client.export_ids(sid, ids)
+                returned = {r.response_id for r in rows}
+                gone = [i for i in ids if i not in returned]
+                write(rows, drop_pending=gone)
+                cursor = cursor.seen(
+                    [r.response_id for r in rows if r.completed],
+                    [r.response_id for r in rows if not r.completed],
+                ).dropped(gone)
+
+        # 2. windows
+        reach: int | None = cursor.high_water
+        if id_range is not None:
+            spans = windows(id_range[0], site.window, stop_after=id_range[1])
+            reach = None
+        elif full:
+            spans = windows(1, site.window)
+        else:
+            spans = windows(cursor.high_water + 1, site.window)
+
+        moving = id_range is None
+        while True:
+            prefetch = _Prefetch(
+                lambda lo, hi: client.export_window(sid, lo, hi),
+                spans,
+                stop_when_empty_after=reach,
+            )
+            try:
+                for lo, hi, rows in prefetch:
+                    seen = [r.response_id for r in rows]
+                    cursor = cursor.seen(
+                        [r.response_id for r in rows if r.completed],
+                        [r.response_id for r in rows if not r.completed],
+                    )
+                    write(
+                        rows,
+                        vanish_range=(lo, hi) if (full or id_range) else None,
+                        high_water=cursor.high_water if moving and seen else None,
+                    )
+                    report.windows += 1
+                    if stop is not None and stop.is_set():
+                        report.stopped = True
+                        break
+            finally:
+                prefetch.close()
+            if report.stopped or id_range is not None:
+                break
+            # 3. the end? summary count against what the records hold; probe on a difference
+            summary = client.summary(sid)
+            known = _db_retry(lambda: store.known_completed(engine, key))
+            if end_decision(summary.completed, known):
+                break
+            above = client.ids_above(sid, cursor.high_water)
+            if not above:
+                if summary.completed < known:
+                    log.warning(
+                        "survey %s: LimeSurvey holds %d completed responses, the records %d: "
+                        "some were deleted in LimeSurvey; `pingyi resync --full` marks them",
+                        sid,
+                        summary.completed,
+                        known,
+                    )
+                break
+            spans = windows(above[0], site.window)
+            reach = 0
+            full = False  # past the old high water a full pass is an ordinary one
+
+        report.high_water = cursor.high_water
+        report.pending = len(cursor.pending)
+    except PingyiError as failure:
+        error = failure
+        report.rc2_calls = len(client.calls) - calls_before
+        report.duration_s = time.monotonic() - started
+        if not dry_run:
+            _db_retry(lambda: store.finish_run(engine, key, run_id, report, clock(), error=error))
+        raise
+    report.rc2_calls = len(client.calls) - calls_before
+    report.duration_s = time.monotonic() - started
+    if not dry_run:
+        _db_retry(lambda: store.finish_run(engine, key, run_id, report, clock(), error=None))
+    return report

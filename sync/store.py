@@ -1,0 +1,511 @@
+"""Writing a sync window: responses, observations, comments, quarantine, pending ids and
+the cursor, in ONE transaction.
+
+This is the hot path of a sync, so it speaks in bulk statements (multi-row upserts,
+executemany inserts, ``IN``/``BETWEEN`` updates), never one ORM object per row. It is
+idempotent: a response whose ``content_hash`` is unchanged is not written at all, so a
+replayed window (after a crash, a retry, a second daemon) changes nothing; a changed one
+is updated and its observations and comments replaced.
+
+Database failures that pass (a server that went away, SQLite busy) are turned into
+``TransientError`` by :func:`call`, which retries the whole transaction with the one
+retry policy: the window is written once, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from sync.errors import PingyiError, TransientError
+from sync.map import Mapped, Rejected
+from sync.models import (
+    Comment,
+    Observation,
+    Quarantine,
+    Response,
+    RunStatus,
+    SyncCursor,
+    SyncPending,
+    SyncRun,
+)
+from sync.retry import RetryPolicy
+from sync.upsert import upsert
+
+if TYPE_CHECKING:
+    from sync.pull import PassReport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: ids per IN (...) list: well under every backend's parameter limit
+CHUNK = 500
+
+#: a database outage is waited out longer than a LimeSurvey hiccup: losing the pass
+#: would only mean doing it again, but a daemon that gives up in seconds is noisy
+DB_POLICY = RetryPolicy(attempts=12, max_seconds=600.0, initial=0.5, maximum=60.0)
+
+_RESPONSE_KEY = ("site", "survey_id", "response_id")
+_RESPONSE_UPDATE = (
+    "campaign_code",
+    "group_code",
+    "unit_code",
+    "submitted_at",
+    "time_unknown",
+    "started_at",
+    "language",
+    "content_hash",
+    "token_hash",
+    "deleted_at",
+)
+
+
+@dataclass(frozen=True)
+class SurveyKey:
+    site: str
+    survey_id: int
+
+
+@dataclass
+class State:
+    high_water: int = 0
+    #: pending response id -> first seen
+    pending: dict[int, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class Window:
+    """What one window (or one batch of pending re-reads) brings to the records."""
+
+    key: SurveyKey
+    mapped: Sequence[Mapped] = ()
+    rejected: Sequence[tuple[int, Rejected]] = ()
+    incomplete: Sequence[int] = ()
+    #: every id the export returned
+    seen: Sequence[int] = ()
+    #: the whole id range was re-read: ids in it that were not seen have vanished
+    vanish_range: tuple[int, int] | None = None
+    #: these ids were asked for and not returned: they vanished
+    vanish_ids: Sequence[int] = ()
+    #: pending ids to forget (expired, vanished)
+    drop_pending: Sequence[int] = ()
+    #: the cursor to promote with this window (None: leave it)
+    high_water: int | None = None
+    now: datetime | None = None
+
+
+@dataclass
+class WindowResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    resolved: int = 0
+    touched: set[tuple[str, str]] = field(default_factory=set)
+
+
+# -- retrying database work ---------------------------------------------------------
+
+
+def _is_transient(exc: sa_exc.DBAPIError) -> bool:
+    # connection refused/reset/gone away, server shutting down, SQLite busy/locked (an
+    # OperationalError for a missing table is not one, but a migrated database never
+    # raises it, and repeating it would be harmless)
+    return exc.connection_invalidated or isinstance(
+        exc, sa_exc.OperationalError | sa_exc.InterfaceError
+    )
+
+
+def call(fn: Callable[[], T], policy: RetryPolicy | None = None) -> T:
+    """Run database work, retrying it while the database is away."""
+
+    def attempt() -> T:
+        try:
+            return fn()
+        except sa_exc.DBAPIError as exc:
+            if _is_transient(exc):
+                raise TransientError(
+                    f"database unavailable ({type(exc.orig).__name__}), will retry"
+                ) from None
+            raise
+
+    return (policy or DB_POLICY).call("database", attempt)
+
+
+# -- reading state --------------------------------------------------------------------
+
+
+def _chunks(ids: Iterable[int], size: int = CHUNK) -> Iterator[list[int]]:
+    items = sorted(set(ids))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _survey(model: Any, key: SurveyKey) -> sa.ColumnElement[bool]:
+    return sa.and_(model.site == key.site, model.survey_id == key.survey_id)
+
+
+def load_state(engine: Engine, key: SurveyKey) -> State:
+    with engine.connect() as conn:
+        hw = conn.execute(
+            sa.select(SyncCursor.high_water).where(_survey(SyncCursor, key))
+        ).scalar_one_or_none()
+        pending = conn.execute(
+            sa.select(SyncPending.response_id, SyncPending.first_seen_at).where(
+                _survey(SyncPending, key)
+            )
+        ).all()
+    return State(hw or 0, {int(rid): seen for rid, seen in pending})
+
+
+def known_completed(engine: Engine, key: SurveyKey) -> int:
+    """Completed responses the records account for: stored (not deleted) plus those in
+    quarantine that are not also stored. Compared with LimeSurvey's own count."""
+    live = sa.select(sa.func.count()).where(_survey(Response, key), Response.deleted_at.is_(None))
+    stored = (
+        sa.select(Response.id)
+        .where(_survey(Response, key))
+        .where(Response.response_id == Quarantine.response_id)
+        .where(Response.deleted_at.is_(None))
+    )
+    held = sa.select(sa.func.count()).where(
+        _survey(Quarantine, key), Quarantine.resolved_at.is_(None), ~stored.exists()
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(live).scalar_one()) + int(conn.execute(held).scalar_one())
+
+
+# -- the window -------------------------------------------------------------------------
+
+
+def _existing(conn: Connection, window: Window, ids: Sequence[int]) -> dict[int, Any]:
+    cols = (
+        Response.id,
+        Response.response_id,
+        Response.content_hash,
+        Response.deleted_at,
+        Response.campaign_code,
+        Response.unit_code,
+    )
+    out: dict[int, Any] = {}
+    if window.vanish_range is not None:
+        lo, hi = window.vanish_range
+        query = sa.select(*cols).where(
+            _survey(Response, window.key), Response.response_id.between(lo, hi)
+        )
+        out.update((int(row.response_id), row) for row in conn.execute(query))
+        ids = [i for i in ids if not lo <= i <= hi]
+    for chunk in _chunks(ids):
+        query = sa.select(*cols).where(
+            _survey(Response, window.key), Response.response_id.in_(chunk)
+        )
+        out.update((int(row.response_id), row) for row in conn.execute(query))
+    return out
+
+
+def _response_row(m: Mapped) -> dict[str, Any]:
+    r = m.response
+    return {
+        "site": r.site,
+        "survey_id": r.survey_id,
+        "response_id": r.response_id,
+        "campaign_code": r.campaign,
+        "group_code": r.group,
+        "unit_code": r.unit,
+        "submitted_at": r.submitted_at,
+        "time_unknown": r.time_unknown,
+        "started_at": r.started_at,
+        "language": r.language,
+        "content_hash": m.content_hash,
+        "token_hash": r.token_hash,
+        "deleted_at": None,
+    }
+
+
+def _children(m: Mapped, pk: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    r = m.response
+    observations = [
+        {
+            "response_pk": pk,
+            "campaign_code": r.campaign,
+            "unit_code": r.unit,
+            "group_code": r.group,
+            "dimension_code": o.dimension,
+            "item": o.item,
+            "raw_code": o.raw_code,
+            "level_code": o.level,
+            "points": o.points,
+            "counted": o.counted,
+            "satisfied": o.satisfied,
+            "dissatisfied": o.dissatisfied,
+        }
+        for o in m.observations
+    ]
+    comments = [
+        {"response_pk": pk, "item": c.item, "dimension_code": c.dimension, "text": c.text}
+        for c in m.comments
+    ]
+    return observations, comments
+
+
+def write_window(engine: Engine, window: Window, *, dry_run: bool = False) -> WindowResult:
+    """Write ``window`` in one transaction (``dry_run``: only count what would change)."""
+    if dry_run:
+        with engine.connect() as conn:
+            return _apply(conn, window, dry_run=True)
+    with engine.begin() as conn:
+        return _apply(conn, window, dry_run=False)
+
+
+def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
+    from sync.db import utcnow
+
+    key = window.key
+    now = window.now or utcnow()
+    result = WindowResult()
+    mapped_ids = [m.response.response_id for m in window.mapped]
+    rejected_ids = [rid for rid, _ in window.rejected]
+    existing = _existing(conn, window, [*mapped_ids, *window.vanish_ids])
+
+    inserts: list[Mapped] = []
+    updates: list[Mapped] = []
+    for m in window.mapped:
+        old = existing.get(m.response.response_id)
+        if old is None:
+            inserts.append(m)
+        elif old.content_hash != m.content_hash or old.deleted_at is not None:
+            updates.append(m)
+            result.touched.add((old.campaign_code, old.unit_code))
+        else:
+            result.unchanged += 1
+            continue
+        result.touched.add((m.response.campaign, m.response.unit))
+    result.inserted, result.updated = len(inserts), len(updates)
+
+    seen = set(window.seen)
+    vanished: list[int] = list(window.vanish_ids)
+    if window.vanish_range is not None:
+        lo, hi = window.vanish_range
+        vanished.extend(rid for rid in existing if lo <= rid <= hi and rid not in seen)
+    if window.vanish_range is not None:
+        vanished.extend(_unseen_elsewhere(conn, key, window.vanish_range, seen))
+    gone = [
+        existing[rid]
+        for rid in sorted(set(vanished))
+        if rid in existing and existing[rid].deleted_at is None
+    ]
+    result.deleted = len(gone)
+    result.touched.update((row.campaign_code, row.unit_code) for row in gone)
+    result.quarantined = len(window.rejected)
+
+    if dry_run:
+        return result
+
+    # responses: one multi-row upsert, then their keys for the children
+    changed = [*inserts, *updates]
+    if changed:
+        upsert(conn, Response, [_response_row(m) for m in changed], _RESPONSE_KEY, _RESPONSE_UPDATE)
+        pks = {rid: row.id for rid, row in existing.items()}
+        for chunk in _chunks(m.response.response_id for m in inserts):
+            query = sa.select(Response.response_id, Response.id).where(
+                _survey(Response, key), Response.response_id.in_(chunk)
+            )
+            pks.update((rid, pk) for rid, pk in conn.execute(query))
+        old_pks = [pks[m.response.response_id] for m in updates]
+        for chunk in _chunks(old_pks):
+            conn.execute(sa.delete(Observation).where(Observation.response_pk.in_(chunk)))
+            conn.execute(sa.delete(Comment).where(Comment.response_pk.in_(chunk)))
+        observations: list[dict[str, Any]] = []
+        comments: list[dict[str, Any]] = []
+        for m in changed:
+            obs, com = _children(m, pks[m.response.response_id])
+            observations.extend(obs)
+            comments.extend(com)
+        if observations:
+            conn.execute(sa.insert(Observation), observations)
+        if comments:
+            conn.execute(sa.insert(Comment), comments)
+
+    if gone:
+        for chunk in _chunks(row.id for row in gone):
+            conn.execute(sa.update(Response).where(Response.id.in_(chunk)).values(deleted_at=now))
+
+    _quarantine(conn, key, window.rejected, now)
+    # quarantine entries whose response now maps, or vanished, are resolved
+    for chunk in _chunks([*mapped_ids, *vanished]):
+        conn.execute(
+            sa.update(Quarantine)
+            .where(_survey(Quarantine, key), Quarantine.response_id.in_(chunk))
+            .where(Quarantine.resolved_at.is_(None))
+            .values(resolved_at=now, updated_at=now)
+        )
+    _pending(conn, window, [*mapped_ids, *rejected_ids, *vanished], now)
+
+    if window.high_water is not None:
+        upsert(
+            conn,
+            SyncCursor,
+            [{"site": key.site, "survey_id": key.survey_id, "high_water": window.high_water}],
+            ("site", "survey_id"),
+            ("high_water",),
+        )
+    return result
+
+
+def _unseen_elsewhere(
+    conn: Connection, key: SurveyKey, span: tuple[int, int], seen: set[int]
+) -> list[int]:
+    """Pending or quarantined ids in a re-read range that the export no longer has."""
+    lo, hi = span
+    pending = sa.select(SyncPending.response_id).where(
+        _survey(SyncPending, key), SyncPending.response_id.between(lo, hi)
+    )
+    held = sa.select(Quarantine.response_id).where(
+        _survey(Quarantine, key),
+        Quarantine.response_id.between(lo, hi),
+        Quarantine.resolved_at.is_(None),
+    )
+    ids = set(conn.execute(pending).scalars()) | set(conn.execute(held).scalars())
+    return sorted(ids - seen)
+
+
+def _quarantine(
+    conn: Connection, key: SurveyKey, rejected: Sequence[tuple[int, Rejected]], now: datetime
+) -> None:
+    if not rejected:
+        return
+    ids = [rid for rid, _ in rejected]
+    attempts: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        query = sa.select(Quarantine.response_id, Quarantine.attempts).where(
+            _survey(Quarantine, key), Quarantine.response_id.in_(chunk)
+        )
+        attempts.update((rid, n) for rid, n in conn.execute(query))
+    rows = [
+        {
+            "site": key.site,
+            "survey_id": key.survey_id,
+            "response_id": rid,
+            "reason_code": rej.reason_code,
+            "reason": rej.reason,
+            "detail": rej.detail,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "attempts": attempts.get(rid, 0) + 1,
+            "resolved_at": None,
+        }
+        for rid, rej in rejected
+    ]
+    upsert(
+        conn,
+        Quarantine,
+        rows,
+        _RESPONSE_KEY,
+        ("reason_code", "reason", "detail", "last_seen_at", "attempts", "resolved_at"),
+    )
+
+
+def _pending(conn: Connection, window: Window, done: Sequence[int], now: datetime) -> None:
+    key = window.key
+    forget = [*done, *window.drop_pending]
+    for chunk in _chunks(forget):
+        conn.execute(
+            sa.delete(SyncPending).where(
+                _survey(SyncPending, key), SyncPending.response_id.in_(chunk)
+            )
+        )
+    if window.incomplete:
+        rows = [
+            {
+                "site": key.site,
+                "survey_id": key.survey_id,
+                "response_id": rid,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for rid in sorted(set(window.incomplete))
+        ]
+        # first_seen_at is kept: the age of a pending id counts from its first sighting
+        upsert(conn, SyncPending, rows, ("site", "survey_id", "response_id"), ())
+
+
+# -- the audit --------------------------------------------------------------------------
+
+
+def start_run(
+    engine: Engine, key: SurveyKey, kind: str, now: datetime, *, dry_run: bool = False
+) -> int:
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(SyncRun).values(
+                kind=kind,
+                site=key.site,
+                survey_id=key.survey_id,
+                worker=worker,
+                dry_run=dry_run,
+                started_at=now,
+                status=RunStatus.RUNNING.value,
+            )
+        )
+        pk = result.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+
+def finish_run(
+    engine: Engine,
+    key: SurveyKey,
+    run_id: int | None,
+    report: PassReport,
+    now: datetime,
+    *,
+    error: BaseException | None,
+) -> None:
+    """Close the audit row and record the outcome on the cursor (``status`` reads it)."""
+    if error is None:
+        status = RunStatus.INTERRUPTED if report.stopped else RunStatus.OK
+    else:
+        status = RunStatus.FAILED
+    kind = error.kind if isinstance(error, PingyiError) else ("error" if error else None)
+    message = str(error)[:2000] if error is not None else None
+    with engine.begin() as conn:
+        if run_id is not None:
+            conn.execute(
+                sa.update(SyncRun)
+                .where(SyncRun.id == run_id)
+                .values(
+                    finished_at=now,
+                    status=status.value,
+                    fetched=report.fetched,
+                    inserted=report.inserted,
+                    updated=report.updated,
+                    unchanged=report.unchanged,
+                    deleted=report.deleted,
+                    quarantined=report.quarantined,
+                    pending=report.pending,
+                    rc2_calls=report.rc2_calls,
+                    error=message,
+                    error_kind=kind,
+                    updated_at=now,
+                )
+            )
+        row: dict[str, Any] = {"site": key.site, "survey_id": key.survey_id}
+        if error is None:
+            row["last_success_at"] = now
+            if report.full:
+                row["last_full_at"] = now
+        else:
+            row.update(last_error=message, last_error_kind=kind, last_error_at=now)
+        columns = [k for k in row if k not in ("site", "survey_id")]
+        upsert(conn, SyncCursor, [row], ("site", "survey_id"), columns)
