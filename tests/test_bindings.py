@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from sync.bindings import SCHEMA_PATH, Binding, RatingItem, binding_schema, schema_text
+import sync.bindings as bindings_mod
+from sync.bindings import (
+    SCHEMA_PATH,
+    Binding,
+    QuestionUnit,
+    RatingItem,
+    binding_schema,
+    schema_text,
+)
+from sync.yamlsource import load_yaml
 
 DOC = {
     "version": 1,
@@ -90,3 +100,44 @@ def test_schema_accepts_the_model_dump() -> None:
     binding = Binding.model_validate(DOC)
     jsonschema.validate(binding.model_dump(mode="json"), binding_schema())
     assert Binding.model_validate(binding.model_dump(mode="json")) == binding
+
+
+MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((MAPPINGS / "surveys").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_example_binding_is_valid_json_for_the_schema(path: Path) -> None:
+    # what the plugin would serve: the same document as JSON
+    document = json.loads(json.dumps(load_yaml(path), ensure_ascii=False))
+    jsonschema.validate(document, binding_schema())
+    binding = Binding.model_validate(document)
+    assert binding.rating_items(), "every example rates something"
+
+
+def test_the_captured_survey_111111_binding_names_its_real_columns() -> None:
+    binding = Binding.model_validate(load_yaml(MAPPINGS / "surveys" / "citizens_111111.yaml"))
+    # export headings of the capture (limesurvey-6.2.1/README.md)
+    assert binding.columns() == {
+        "office",
+        "overall",
+        "detail[SQ001]",
+        "detail[SQ002]",
+        "detail[SQ003]",
+        "detail[SQ004]",
+        "comment",
+        "phone",
+    }
+    assert isinstance(binding.unit, QuestionUnit)
+    assert sorted(binding.unit.code_map) == [f"U010{i}" for i in range(1, 7)]
+    assert binding.private == ("phone",)
+
+
+def test_write_schema_regenerates_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "schema" / "binding.schema.json"
+    monkeypatch.setattr(bindings_mod, "SCHEMA_PATH", target)
+    assert bindings_mod.main(["--check-schema"]) == 1
+    assert bindings_mod.main(["--write-schema"]) == 0
+    assert bindings_mod.main(["--check-schema"]) == 0
+    assert target.read_bytes() == schema_text().encode("utf-8")
