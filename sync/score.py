@@ -48,16 +48,27 @@ responses with the rules below and the campaign file:
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from sync import models as m
+from sync.errors import InputError, Location
+from sync.upsert import upsert
 
 if TYPE_CHECKING:
-    from sync.catalogue import Campaign
+    from sync.catalogue import Campaign, Catalogue
 
 #: 95% two-sided normal quantile, to the precision that matters for 4-decimal output
 Z95 = 1.959963984540054
@@ -231,6 +242,8 @@ class UnitFigure:
     work: Fraction | None
     final: Fraction | None
     flags: tuple[str, ...]
+    #: the groups the composite was computed from
+    groups_used: tuple[str, ...] = ()
     exempt_reason: str | None = None
     veto_reason: str | None = None
     system_rank: int | None = None
@@ -301,6 +314,7 @@ def compose_unit(
     flags: list[str] = []
     groups: list[GroupFigure] = []
     weighted: list[tuple[Fraction, Fraction]] = []
+    used: list[str] = []
     for group in sorted(set(by_group) | set(rules.groups)):
         rule = rules.groups.get(group)
         dims = by_group.get(group, {})
@@ -324,6 +338,7 @@ def compose_unit(
             status = "ok"
             if rule.weight > 0:
                 weighted.append((rule.weight, score))
+                used.append(group)
         groups.append(
             GroupFigure(
                 unit,
@@ -360,6 +375,7 @@ def compose_unit(
         work=work,
         final=final,
         flags=tuple(flags),
+        groups_used=tuple(used),
         exempt_reason=rules.exempt.get(unit),
         veto_reason=rules.veto.get(unit),
     )
@@ -483,3 +499,439 @@ def rank_and_grade(
             exempt=sum(1 for u in all_members if u.exempt),
         )
     return out, rollup
+
+
+# ---------------------------------------------------------------------------------------
+# the database half: tallies by GROUP BY, figures written with the one upsert
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    campaign: str
+    units_recomputed: int
+    units_ranked: int
+    observations: int  # counted observations in the recomputed units
+    duration_s: float
+
+
+def _in_scope() -> sa.ColumnElement[bool]:
+    """An observation's response is live (not deleted) and not excluded by an upheld
+    appeal: ``sync.models.scorable`` without the ``counted`` test, so "don't know"
+    answers are counted as answers too (``ResultDimension.answers``)."""
+    upheld = (
+        sa.select(m.Appeal.id)
+        .where(m.Appeal.response_pk == m.Observation.response_pk)
+        .where(m.Appeal.status == m.AppealStatus.UPHELD.value)
+    )
+    live = (
+        sa.select(m.Response.id)
+        .where(m.Response.id == m.Observation.response_pk)
+        .where(m.Response.deleted_at.is_(None))
+    )
+    return sa.and_(live.exists(), ~upheld.exists())
+
+
+def _unit_filter(units: Iterable[str] | None) -> sa.ColumnElement[bool]:
+    return sa.true() if units is None else m.Observation.unit_code.in_(sorted(units))
+
+
+@dataclass
+class _Tallies:
+    by_unit: dict[str, dict[tuple[str, str], Tally]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    answers: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    responses: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    observations: int = 0
+
+
+def _read_tallies(conn: Connection, campaign: str, units: Iterable[str] | None) -> _Tallies:
+    """Two GROUP BYs: answers per points value (exact means, no float sums), and the
+    responses with a counted answer per (unit, group)."""
+    o = m.Observation
+    where = sa.and_(o.campaign_code == campaign, _unit_filter(units), _in_scope())
+    keys = (
+        o.unit_code,
+        o.group_code,
+        o.dimension_code,
+        o.counted,
+        o.points,
+        o.satisfied,
+        o.dissatisfied,
+    )
+    out = _Tallies()
+    rows = conn.execute(sa.select(*keys, sa.func.count()).where(where).group_by(*keys))
+    for unit, group, dim, counted, points, sat, dissat, n in rows:
+        out.answers[(unit, group, dim)] += n
+        if not counted or points is None:
+            continue
+        out.observations += n
+        add = Tally(n, exact(points) * n, n if sat else 0, n if dissat else 0)
+        mine = out.by_unit[unit]
+        mine[(group, dim)] = mine.get((group, dim), Tally()) + add
+    per_group = (
+        sa.select(o.unit_code, o.group_code, sa.func.count(sa.distinct(o.response_pk)))
+        .where(where, o.counted.is_(True), o.points.is_not(None))
+        .group_by(o.unit_code, o.group_code)
+    )
+    for unit, group, n in conn.execute(per_group):
+        out.responses[unit][group] = n
+    return out
+
+
+def _float(value: Fraction | Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _rate(satisfied: int, counted: int) -> dict[str, float | None]:
+    bounds = wilson(satisfied, counted)
+    return {
+        "satisfaction_rate": satisfied / counted if counted else None,
+        "rate_low": None if bounds is None else round(bounds[0], 6),
+        "rate_high": None if bounds is None else round(bounds[1], 6),
+    }
+
+
+def _table(model: type[Any]) -> sa.Table:
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table
+
+
+def _replace_rows(
+    conn: Connection,
+    table: type[Any],
+    *,
+    campaign: str,
+    units: Iterable[str] | None,
+    rows: list[dict[str, Any]],
+    key: tuple[str, ...],
+) -> None:
+    """Upsert ``rows`` and delete the rows of these units the figures no longer have
+    (a dimension whose only answers were appealed away)."""
+    t = _table(table)
+    keep = {tuple(r[k] for k in key) for r in rows}
+    scope = sa.and_(
+        t.c.campaign_code == campaign,
+        sa.true() if units is None else t.c.unit_code.in_(sorted(units)),
+    )
+    stale = [
+        tuple(r)
+        for r in conn.execute(sa.select(*(t.c[k] for k in key)).where(scope))
+        if tuple(r) not in keep
+    ]
+    for chunk_start in range(0, len(stale), 500):
+        chunk = stale[chunk_start : chunk_start + 500]
+        conn.execute(t.delete().where(sa.tuple_(*(t.c[k] for k in key)).in_(chunk)))
+    if rows:
+        update = [c for c in rows[0] if c not in key]
+        upsert(conn, table, rows, key=key, update=update)
+
+
+def _stored_units(
+    conn: Connection, campaign: str, groups: Iterable[str], skip: set[str]
+) -> list[UnitFigure]:
+    """Figures of units not recomputed, read back from the results (counts from their
+    dimension rows) so ranking sees exactly what a rebuild would."""
+    u = m.ResultUnit
+    d = m.ResultDimension
+    counts = {
+        unit: (int(sat or 0), int(cnt or 0))
+        for unit, sat, cnt in conn.execute(
+            sa.select(d.unit_code, sa.func.sum(d.satisfied), sa.func.sum(d.counted))
+            .where(d.campaign_code == campaign, d.group_code.in_(sorted(groups)))
+            .group_by(d.unit_code)
+        )
+    }
+    out = []
+    for row in conn.execute(sa.select(u).where(u.campaign_code == campaign)).mappings():
+        if row["unit_code"] in skip:
+            continue
+        sat, cnt = counts.get(row["unit_code"], (0, 0))
+        out.append(
+            UnitFigure(
+                unit=row["unit_code"],
+                system=row["system_code"],
+                responses=row["responses"],
+                satisfied=sat,
+                counted=cnt,
+                questionnaire=_exact_or_none(row["questionnaire_score"]),
+                work=_exact_or_none(row["work_score"]),
+                final=_exact_or_none(row["composite"]),
+                flags=(),
+                groups_used=tuple(row["groups_present"] or ()),
+            )
+        )
+    return out
+
+
+def _exact_or_none(value: float | None) -> Fraction | None:
+    return None if value is None else exact(value)
+
+
+def _work_scores(conn: Connection, campaign: str) -> dict[str, Fraction]:
+    w = m.WorkAssessment
+    rows = conn.execute(sa.select(w.unit_code, w.score).where(w.campaign_code == campaign))
+    return {unit: exact(score) for unit, score in rows}
+
+
+def _campaign(catalogue: Catalogue, code: str) -> Campaign:
+    try:
+        return catalogue.campaigns[code]
+    except KeyError:
+        known = ", ".join(sorted(catalogue.campaigns)) or "none"
+        raise InputError(
+            Location(key=f"campaign {code}"),
+            f"no campaign {code!r} in the catalogue (known: {known})",
+            "give --campaign with one of the known codes, or add mappings/campaigns/<code>.yaml",
+        ) from None
+
+
+def refresh(
+    engine: Engine, catalogue: Catalogue, campaign_code: str, units: set[str] | None = None
+) -> RefreshReport:
+    """Recompute the figures of ``units`` (all of the campaign's when ``None``), then the
+    ranks, grades and system roll-ups, which depend on every unit. One transaction: a
+    reader sees the old results or the new ones, never a mix.
+
+    Gives exactly the tables ``rebuild`` gives, provided the other units' results were
+    current (they are whenever every change went through ``refresh``)."""
+    started = time.perf_counter()
+    campaign = _campaign(catalogue, campaign_code)
+    rules = rules_for(campaign)
+    scope = {u.code: u.system for u in catalogue.campaign_units(campaign_code)}
+    targets = set(scope) if units is None else set(units) & set(scope)
+    with engine.begin() as conn:
+        tallies = _read_tallies(conn, campaign_code, None if units is None else targets)
+        work = _work_scores(conn, campaign_code)
+        fresh: list[UnitFigure] = []
+        dim_rows: list[dict[str, Any]] = []
+        group_rows: list[dict[str, Any]] = []
+        for unit in sorted(targets):
+            figure, groups = compose_unit(
+                rules,
+                unit=unit,
+                system=scope[unit],
+                tallies=tallies.by_unit.get(unit, {}),
+                responses=tallies.responses.get(unit, {}),
+                work=work.get(unit),
+            )
+            fresh.append(figure)
+            group_rows.extend(_group_row(campaign_code, g) for g in groups)
+        for key, answers in sorted(tallies.answers.items()):
+            unit, group, dim = key
+            if unit in targets:
+                t = tallies.by_unit.get(unit, {}).get((group, dim), Tally())
+                dim_rows.append(_dimension_row(campaign_code, key, answers, t))
+        _replace_rows(
+            conn,
+            m.ResultDimension,
+            campaign=campaign_code,
+            units=targets,
+            rows=dim_rows,
+            key=("campaign_code", "unit_code", "group_code", "dimension_code"),
+        )
+        _replace_rows(
+            conn,
+            m.ResultGroup,
+            campaign=campaign_code,
+            units=targets,
+            rows=group_rows,
+            key=("campaign_code", "unit_code", "group_code"),
+        )
+        others = [
+            f for f in _stored_units(conn, campaign_code, rules.groups, targets) if f.unit in scope
+        ]
+        ranked, systems = rank_and_grade(rules, [*fresh, *others])
+        unit_rows = [_unit_row(campaign_code, rules, f) for f in ranked.values()]
+        _replace_rows(
+            conn,
+            m.ResultUnit,
+            campaign=campaign_code,
+            units=None,
+            rows=unit_rows,
+            key=("campaign_code", "unit_code"),
+        )
+        # units that left the campaign take their detail rows with them
+        for model in (m.ResultDimension, m.ResultGroup):
+            detail = _table(model)
+            conn.execute(
+                detail.delete().where(
+                    detail.c.campaign_code == campaign_code,
+                    detail.c.unit_code.not_in(sorted(scope)),
+                )
+            )
+        _write_systems(conn, campaign_code, systems)
+    return RefreshReport(
+        campaign=campaign_code,
+        units_recomputed=len(targets),
+        units_ranked=sum(1 for f in ranked.values() if f.district_rank is not None),
+        observations=tallies.observations,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def rebuild(engine: Engine, catalogue: Catalogue, campaign_code: str) -> RefreshReport:
+    """Every figure of the campaign recomputed from the stored responses."""
+    return refresh(engine, catalogue, campaign_code, None)
+
+
+def _dimension_row(
+    campaign: str, key: tuple[str, str, str], answers: int, t: Tally
+) -> dict[str, Any]:
+    unit, group, dim = key
+    return {
+        "campaign_code": campaign,
+        "unit_code": unit,
+        "group_code": group,
+        "dimension_code": dim,
+        "answers": answers,
+        "counted": t.count,
+        "satisfied": t.satisfied,
+        "dissatisfied": t.dissatisfied,
+        "mean_points": _float(t.mean),
+        **_rate(t.satisfied, t.count),
+    }
+
+
+def _group_row(campaign: str, g: GroupFigure) -> dict[str, Any]:
+    return {
+        "campaign_code": campaign,
+        "unit_code": g.unit,
+        "group_code": g.group,
+        "responses": g.responses,
+        "insufficient": g.status == "insufficient",
+        "score": _float(g.score),
+        **_rate(g.tally.satisfied, g.tally.count),
+    }
+
+
+def _unit_row(campaign: str, rules: Rules, f: UnitFigure) -> dict[str, Any]:
+    used = sorted(f.groups_used)
+    return {
+        "campaign_code": campaign,
+        "unit_code": f.unit,
+        "system_code": f.system,
+        "responses": f.responses,
+        "questionnaire_score": _float(f.questionnaire),
+        "work_score": _float(f.work),
+        # the published score (2 decimals): what ranks and grades were decided on
+        "composite": _float(f.score),
+        "satisfaction_rate": _float(f.rate),
+        "renormalised": f.final is not None and set(used) != set(rules.groups),
+        "groups_present": used,
+        "rank_in_system": f.system_rank,
+        "rank_in_district": f.district_rank,
+        "grade": f.grade,
+        "grade_reason": f.grade_reason,
+        "exempt": f.exempt,
+        "vetoed": f.veto_reason is not None,
+    }
+
+
+def _write_systems(conn: Connection, campaign: str, systems: Mapping[str, SystemFigure]) -> None:
+    scored = sorted((s.score for s in systems.values() if s.score is not None), reverse=True)
+    rows = [
+        {
+            "campaign_code": campaign,
+            "system_code": s.system,
+            "units_scored": s.units,
+            "score": _float(s.score),
+            "satisfaction_rate": s.satisfied / s.counted if s.counted else None,
+            "rank": None if s.score is None else scored.index(s.score) + 1,
+        }
+        for s in systems.values()
+    ]
+    t = _table(m.ResultSystem)
+    conn.execute(
+        t.delete().where(t.c.campaign_code == campaign, t.c.system_code.not_in(sorted(systems)))
+    )
+    upsert(
+        conn,
+        m.ResultSystem,
+        rows,
+        key=("campaign_code", "system_code"),
+        update=[c for c in rows[0] if c not in ("campaign_code", "system_code")] if rows else [],
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# the office's work assessment (30 %), from a CSV the office keeps
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkScore:
+    unit: str
+    score: float
+    note: str | None
+
+
+def read_work_csv(catalogue: Catalogue, path: Path) -> list[WorkScore]:
+    """``unit,score[,note]`` (UTF-8, a BOM from Excel is fine), scores 0..100.
+
+    Every problem names the file and line and stops the import: half an import would
+    leave units scored on different bases."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(Location(file=str(path)), f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(
+            Location(file=str(path)), "not UTF-8", "save the sheet as CSV UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text))
+    fields = {(f or "").strip() for f in reader.fieldnames or ()}
+    if not {"unit", "score"} <= fields:
+        raise InputError(
+            Location(file=str(path), line=1),
+            "the header must name unit and score",
+            f"found {sorted(fields)}; write unit,score,note",
+        )
+    out: list[WorkScore] = []
+    seen: set[str] = set()
+    for row in reader:
+        where = Location(file=str(path), line=reader.line_num)
+        clean = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        unit, raw = clean.get("unit", ""), clean.get("score", "")
+        if unit not in catalogue.units:
+            raise InputError(where, f"unknown unit {unit!r}", "use a unit code of the catalogue")
+        if unit in seen:
+            raise InputError(where, f"unit {unit!r} given twice", "keep one row per unit")
+        seen.add(unit)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InputError(where, f"score {raw!r} is not a number") from None
+        if not 0 <= value <= 100 or math.isnan(value):
+            raise InputError(where, f"score {raw} is outside 0..100")
+        out.append(WorkScore(unit, value, clean.get("note") or None))
+    return out
+
+
+def import_work(
+    engine: Engine, catalogue: Catalogue, campaign_code: str, path: Path, *, entered_by: str
+) -> set[str]:
+    """Store the work-assessment scores of a CSV; returns the units to refresh."""
+    _campaign(catalogue, campaign_code)
+    scores = read_work_csv(catalogue, path)
+    rows = [
+        {
+            "campaign_code": campaign_code,
+            "unit_code": s.unit,
+            "score": s.score,
+            "note": s.note,
+            "entered_by": entered_by,
+        }
+        for s in scores
+    ]
+    with engine.begin() as conn:
+        upsert(
+            conn,
+            m.WorkAssessment,
+            rows,
+            key=("campaign_code", "unit_code"),
+            update=("score", "note", "entered_by"),
+        )
+    return {s.unit for s in scores}
