@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -109,4 +110,5 @@ class Metrics:
         self._lag.success(site, str(survey_id), at)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        # plus the process-wide registry: process figures and sync.retry's retry counter
+        return generate_latest(self.registry) + generate_latest(REGISTRY)

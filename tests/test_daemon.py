@@ -1,0 +1,551 @@
+"""The daemon: schedule, guarded passes, sites with refused logins, webhook wake-up, stop,
+metrics and logs. In-process with a stand-in pass (the real one is exercised by the
+subprocess tests at the end)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sync import signing
+from sync.bindings import Binding
+from sync.catalogue import Catalogue
+from sync.config import SiteConfig
+from sync.daemon import Daemon, MemoryGate, Schedule, bound_surveys
+from sync.errors import LoginRefused, PermanentError, TransientError
+from sync.limesurvey import LimeSurveyClient
+from sync.locks import PostgresLocker
+from sync.logging import REDACTED, RedactFilter, forget_secrets, redact, register_secret, setup
+from sync.pull import PassReport
+
+SECRET = b"daemon-test-secret"
+PG_URL = os.environ.get(
+    "PINGYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+# -- the schedule ----------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_schedule_runs_each_survey_then_waits_the_interval() -> None:
+    clock = FakeClock()
+    sched = Schedule([("a", 1), ("a", 2)], interval=60, jitter=0, clock=clock)
+    assert sched.take(lambda k: True) == (("a", 1), "poll")
+    assert sched.take(lambda k: True) == (("a", 2), "poll")
+    sched.done(("a", 1))
+    sched.done(("a", 2))
+    clock.now += 59
+    sched.wake(("a", 2))  # a webhook makes it due at once
+    assert sched.take(lambda k: True) == (("a", 2), "webhook")
+    sched.done(("a", 2))
+    clock.now += 1
+    assert sched.take(lambda k: k[1] == 1) == (("a", 1), "poll")
+
+
+def test_schedule_coalesces_a_burst_into_one_more_pass() -> None:
+    clock = FakeClock()
+    sched = Schedule([("a", 1)], interval=60, jitter=0, clock=clock)
+    assert sched.take(lambda k: True) is not None
+    for _ in range(10):  # ten webhooks during the pass
+        sched.wake(("a", 1))
+    sched.done(("a", 1))
+    assert sched.take(lambda k: True) == (("a", 1), "webhook")
+    sched.done(("a", 1))
+    # and no more: the next one is an interval away
+    sched.close()
+    assert sched.take(lambda k: True) is None
+
+
+def test_schedule_jitter_spreads_within_bounds() -> None:
+    import random
+
+    clock = FakeClock()
+    keys = [("a", i) for i in range(200)]
+    sched = Schedule(keys, interval=60, jitter=10, clock=clock, rng=random.Random(1))
+    dues = list(sched._due.values())
+    assert all(1000 <= d <= 1010 for d in dues)
+    assert max(dues) - min(dues) > 5  # actually spread, not all at once
+
+
+def test_schedule_ignores_unknown_survey() -> None:
+    sched = Schedule([("a", 1)], interval=60, jitter=0)
+    sched.wake(("a", 99))
+    assert ("a", 99) not in sched._due
+
+
+# -- stand-ins ---------------------------------------------------------------------------
+
+
+@dataclass
+class StandInPass:
+    """Behaves like run_pass: per survey a script of outcomes, records who ran when."""
+
+    fail: dict[tuple[str, int], BaseException] = field(default_factory=dict)
+    delay: float = 0.0
+    windows: int = 1
+    calls: list[tuple[str, int, str]] = field(default_factory=list)
+    running: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+    max_running: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+    arrived: threading.Event = field(default_factory=threading.Event)
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(
+        self,
+        engine: Engine,
+        client: LimeSurveyClient,
+        site: SiteConfig,
+        binding: Binding,
+        catalogue: Catalogue,
+        *,
+        kind: str = "poll",
+        stop: threading.Event | None = None,
+        token_key: bytes | None = None,
+        pending_max_age_days: float = 30.0,
+    ) -> PassReport:
+        key = (site.name, binding.survey_id)
+        with self.mutex:
+            self.calls.append((site.name, binding.survey_id, kind))
+            self.running[key] += 1
+            self.max_running[key] = max(self.max_running[key], self.running[key])
+        self.arrived.set()
+        try:
+            if key in self.fail:
+                raise self.fail[key]
+            report = PassReport(fetched=1, inserted=1, rc2_calls=2, duration_s=0.01)
+            report.touched = {("2022", "U0101")}
+            for _ in range(self.windows):
+                time.sleep(self.delay)
+                report.windows += 1
+                if stop is not None and stop.is_set():
+                    report.stopped = True
+                    break
+            return report
+        finally:
+            with self.mutex:
+                self.running[key] -= 1
+
+    def count(self, site: str, sid: int, kind: str | None = None) -> int:
+        with self.mutex:
+            return sum(1 for c in self.calls if c[:2] == (site, sid) and kind in (None, c[2]))
+
+
+class StandInClient:
+    def __init__(self, site: SiteConfig) -> None:
+        self.site = site
+        self.closed = False
+        self.retries = 0
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _site(name: str, **kw: Any) -> SiteConfig:
+    return SiteConfig(name=name, url=f"http://127.0.0.1:9/{name}", user="sync", **kw)
+
+
+def _binding(site: str, sid: int) -> Binding:
+    return Binding.model_validate(
+        {
+            "version": 1,
+            "site": site,
+            "survey_id": sid,
+            "campaign": "2022",
+            "group": "citizens",
+            "unit": {"source": "fixed", "unit": "U0101"},
+            "ratings": [{"column": "overall", "dimension": "overall"}],
+        }
+    )
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pingyi.db'}")
+    yield engine
+    engine.dispose()
+
+
+def make_daemon(
+    engine: Engine,
+    fake: StandInPass,
+    sites: list[SiteConfig],
+    sids: dict[str, list[int]],
+    **kw: Any,
+) -> Daemon:
+    jobs = {(s, sid): _binding(s, sid) for s, ids in sids.items() for sid in ids}
+    clients: list[StandInClient] = []
+
+    def factory(site: SiteConfig) -> LimeSurveyClient:
+        client = StandInClient(site)
+        clients.append(client)
+        return cast(LimeSurveyClient, client)
+
+    options: dict[str, Any] = {
+        "interval": 3600.0,
+        "jitter": 0.0,
+        "listen": "127.0.0.1:0",
+        "webhook_secret": SECRET,
+    }
+    options.update(kw)
+    daemon = Daemon(
+        engine=engine,
+        catalogue=cast(Catalogue, None),
+        sites=sites,
+        jobs=jobs,
+        pass_fn=fake,
+        client_factory=factory,
+        **options,
+    )
+    daemon.test_clients = clients  # type: ignore[attr-defined]
+    return daemon
+
+
+def _wait(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+def _post_webhook(url: str, survey_id: int, response_id: int = 1) -> requests.Response:
+    body = json.dumps({"survey_id": survey_id, "response_id": response_id}).encode()
+    ts = int(time.time())
+    return requests.post(
+        url + "/webhook",
+        data=body,
+        headers={
+            signing.TIMESTAMP_HEADER: str(ts),
+            signing.SIGNATURE_HEADER: signing.sign(SECRET, ts, body),
+        },
+        timeout=5,
+    )
+
+
+# -- the daemon in-process --------------------------------------------------------------
+
+
+def test_webhook_triggers_a_pass_quickly(sqlite_engine: Engine) -> None:
+    fake = StandInPass()
+    daemon = make_daemon(sqlite_engine, fake, [_site("district")], {"district": [111]})
+    daemon.start()
+    try:
+        assert _wait(lambda: fake.count("district", 111) == 1)  # the first round
+        assert daemon.http is not None
+        started = time.monotonic()
+        assert _post_webhook(daemon.http.url, 111).status_code == 202
+        assert _wait(lambda: fake.count("district", 111, "webhook") == 1, 2.0)
+        assert time.monotonic() - started < 1.0
+        assert _post_webhook(daemon.http.url, 999).status_code == 404
+    finally:
+        daemon.stop()
+    assert fake.count("district", 111) == 2  # polling interval is an hour: no extra pass
+
+
+def test_a_failing_survey_does_not_stop_the_others(sqlite_engine: Engine) -> None:
+    fake = StandInPass(
+        fail={
+            ("district", 1): PermanentError("survey 1: no permission to export responses"),
+            ("district", 2): RuntimeError("a bug"),
+            ("district", 3): TransientError("connection reset"),
+        }
+    )
+    daemon = make_daemon(
+        sqlite_engine, fake, [_site("district")], {"district": [1, 2, 3, 4]}, interval=0.05
+    )
+    daemon.start()
+    try:
+        assert _wait(lambda: fake.count("district", 4) >= 3)
+        assert fake.count("district", 1) >= 2  # failed surveys are retried next round
+        ok, detail = daemon.health()
+    finally:
+        daemon.stop()
+    assert ok  # a failing survey is reported, the daemon is still healthy
+    assert detail["status"] == "degraded"
+    by_sid = {s["survey_id"]: s for s in detail["surveys"]}
+    assert by_sid[1]["last_error_kind"] == "permanent"
+    assert "no permission" in by_sid[1]["last_error"]
+    assert by_sid[2]["last_error_kind"] == "bug"
+    assert by_sid[3]["last_error_kind"] == "transient"
+    assert by_sid[4]["last_error_kind"] is None
+    assert by_sid[4]["last_success_age_s"] is not None
+    text = daemon.metrics.exposition().decode()
+    assert 'pingyi_errors_total{kind="permanent",site="district"}' in text
+    assert 'pingyi_errors_total{kind="bug",site="district"}' in text
+
+
+def test_refused_site_is_left_alone_while_the_other_syncs(sqlite_engine: Engine) -> None:
+    fake = StandInPass(fail={("bad", 7): LoginRefused("bad", "Invalid user name or password")})
+    daemon = make_daemon(
+        sqlite_engine,
+        fake,
+        [_site("bad"), _site("good")],
+        {"bad": [7, 8], "good": [9]},
+        interval=0.05,
+    )
+    daemon.start()
+    try:
+        assert _wait(lambda: fake.count("good", 9) >= 5)
+        _, detail = daemon.health()
+    finally:
+        daemon.stop()
+    # exactly one login attempt's worth of passes on the bad site, ever
+    assert fake.count("bad", 7) + fake.count("bad", 8) == 1
+    assert detail["sites"]["bad"]["state"] == "login_refused"
+    assert "Invalid user name" in detail["sites"]["bad"]["reason"]
+    assert detail["sites"]["good"]["state"] == "ok"
+    clients = daemon.test_clients  # type: ignore[attr-defined]
+    assert all(c.closed for c in clients)  # session keys released on stop
+    text = daemon.metrics.exposition().decode()
+    assert 'pingyi_site_login_refused{site="bad"} 1.0' in text
+
+
+def test_memory_gate_allows_one_try_after_backoff() -> None:
+    clock = FakeClock()
+    gate = MemoryGate(clock)
+    site = _site("s", login_backoff_seconds=600)
+    assert gate.allowed(site) == (True, None)
+    gate.refused(site, "wrong password")
+    assert gate.allowed(site) == (False, "wrong password")
+    clock.now += 599
+    assert not gate.allowed(site)[0]
+    clock.now += 1
+    assert gate.allowed(site)[0]
+
+
+def test_stop_finishes_the_current_window(sqlite_engine: Engine) -> None:
+    fake = StandInPass(delay=0.1, windows=1000)
+    daemon = make_daemon(sqlite_engine, fake, [_site("district")], {"district": [1]})
+    reports: list[PassReport | None] = []
+    original = daemon.run_one
+
+    def spy(key: tuple[str, int], kind: str = "poll") -> PassReport | None:
+        report = original(key, kind)
+        reports.append(report)
+        return report
+
+    daemon.run_one = spy  # type: ignore[method-assign]
+    daemon.start()
+    assert fake.arrived.wait(2)
+    time.sleep(0.25)
+    started = time.monotonic()
+    daemon.stop()
+    assert time.monotonic() - started < 1.0
+    assert len(reports) == 1
+    report = reports[0]
+    assert report is not None
+    assert report.stopped
+    assert 1 <= report.windows < 1000
+
+
+def test_after_pass_hooks_get_the_report_and_may_fail(sqlite_engine: Engine) -> None:
+    seen: list[set[tuple[str, str]]] = []
+
+    def refresh(engine: Engine, catalogue: Catalogue, site: SiteConfig, report: PassReport) -> None:
+        seen.append(report.touched)
+
+    def broken(engine: Engine, catalogue: Catalogue, site: SiteConfig, report: PassReport) -> None:
+        raise RuntimeError("results table locked")
+
+    fake = StandInPass()
+    daemon = make_daemon(
+        sqlite_engine, fake, [_site("d")], {"d": [1]}, after_pass=[broken, refresh], listen=None
+    )
+    assert daemon.run_once() == 0
+    assert seen == [{("2022", "U0101")}]
+    assert 'kind="after_pass"' in daemon.metrics.exposition().decode()
+
+
+def test_run_once_counts_failures(sqlite_engine: Engine) -> None:
+    fake = StandInPass(fail={("d", 2): PermanentError("survey 2 is not active")})
+    daemon = make_daemon(sqlite_engine, fake, [_site("d")], {"d": [1, 2, 3]}, listen=None)
+    assert daemon.run_once() == 1
+    assert [c[1] for c in fake.calls] == [1, 2, 3]
+
+
+def test_metrics_after_passes(sqlite_engine: Engine) -> None:
+    fake = StandInPass()
+    daemon = make_daemon(sqlite_engine, fake, [_site("d")], {"d": [5]})
+    daemon.start()
+    try:
+        assert _wait(lambda: fake.count("d", 5) == 1)
+        assert daemon.http is not None
+        assert _wait(lambda: daemon.status[("d", 5)].passes == 1)
+        text = requests.get(daemon.http.url + "/metrics", timeout=5).text
+        health = requests.get(daemon.http.url + "/healthz", timeout=5)
+    finally:
+        daemon.stop()
+    assert 'pingyi_responses_synced_total{outcome="inserted",site="d",survey="5"} 1.0' in text
+    assert 'pingyi_rc2_calls_total{site="d"} 2.0' in text
+    assert 'pingyi_pass_duration_seconds_count{site="d"} 1.0' in text
+    assert 'pingyi_sync_lag_seconds{site="d",survey="5"}' in text
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+
+
+def test_one_daemon_per_sqlite_file(sqlite_engine: Engine) -> None:
+    from sync.errors import ConfigError
+
+    first = make_daemon(sqlite_engine, StandInPass(), [_site("d")], {"d": [1]}, listen=None)
+    second = make_daemon(sqlite_engine, StandInPass(), [_site("d")], {"d": [1]}, listen=None)
+    first.start()
+    try:
+        with pytest.raises(ConfigError, match="SQLite supports one daemon"):
+            second.start()
+    finally:
+        first.stop()
+
+
+@pytest.mark.db
+def test_two_daemons_on_postgres_never_sync_one_survey_at_once() -> None:
+    engines = [sa.create_engine(PG_URL) for _ in range(2)]
+    try:
+        with engines[0].connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError:
+        pytest.skip("PostgreSQL not reachable")
+    fake = StandInPass(delay=0.02)  # shared: it sees both daemons' passes
+    sids = {"district": [11, 12, 13]}
+    daemons = [
+        make_daemon(e, fake, [_site("district")], sids, interval=0.01, locker=PostgresLocker(e))
+        for e in engines
+    ]
+    by_daemon: list[list[Any]] = [[], []]
+    for i, daemon in enumerate(daemons):
+        original = daemon.run_one
+
+        def spy(
+            key: tuple[str, int], kind: str = "poll", _o: Any = original, _i: int = i
+        ) -> PassReport | None:
+            report: PassReport | None = _o(key, kind)
+            if report is not None:
+                by_daemon[_i].append(key)
+            return report
+
+        daemon.run_one = spy  # type: ignore[method-assign]
+    for daemon in daemons:
+        daemon.start()
+    try:
+        assert _wait(lambda: len(fake.calls) >= 60, 15)
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+        for engine in engines:
+            engine.dispose()
+    assert all(v == 1 for v in fake.max_running.values()), dict(fake.max_running)
+    assert by_daemon[0]
+    assert by_daemon[1]  # the work spreads over both
+    skipped = sum(
+        s.last_skip == "held by another daemon" for d in daemons for s in d.status.values()
+    ) + sum(
+        1
+        for d in daemons
+        for line in d.metrics.exposition().decode().splitlines()
+        if line.startswith('pingyi_passes_total{result="locked"')
+    )
+    assert skipped >= 1  # they did meet, and one stood back
+
+
+def test_bound_surveys_reports_listed_but_unbound() -> None:
+    bindings = {("d", 1): _binding("d", 1), ("d", 2): _binding("d", 2), ("x", 3): _binding("x", 3)}
+    catalogue = cast(Catalogue, SimpleNamespace(bindings=bindings))
+    jobs, problems = bound_surveys([_site("d", surveys=(1, 9)), _site("e")], catalogue)
+    assert set(jobs) == {("d", 1)}
+    assert any("survey 9" in p and "no binding" in p for p in problems)
+    assert any("'x'" in p for p in problems)
+    jobs, _ = bound_surveys([_site("d")], catalogue)
+    assert set(jobs) == {("d", 1), ("d", 2)}
+
+
+# -- logs --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    yield stream
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    forget_secrets()
+
+
+SESSION_KEY = "a8Xk2mQ9pL4vR7tN1bC6dF3gH5jK0wYz"  # LimeSurvey: 32 random letters and digits
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_logs_never_carry_a_secret(captured: io.StringIO, fmt: str) -> None:
+    setup(fmt, stream=captured, secrets=["Pässw0rd-𠮷-secret"])  # type: ignore[arg-type]
+    log = logging.getLogger("sync.test")
+    log.warning("login with %s failed", "Pässw0rd-𠮷-secret")
+    log.warning("rpc list_surveys(%s)", SESSION_KEY)
+    log.warning("request: {'method': 'get_session_key', 'password': 'other-pw'}")
+    log.warning("db postgresql://pingyi:dbpass@db.local/pingyi unreachable")
+    log.warning("header X-Pingyi-Signature: sha256=%s", "ab" * 32)
+    try:
+        raise ValueError(f"session key {SESSION_KEY} expired")
+    except ValueError:
+        log.exception("pass failed")
+    out = captured.getvalue()
+    for secret in ("Pässw0rd-𠮷-secret", SESSION_KEY, "other-pw", "dbpass", "ab" * 32):
+        assert secret not in out
+    assert out.count(REDACTED) >= 6
+    assert "login with" in out
+    assert "pass failed" in out
+    assert "ValueError" in out
+
+
+def test_json_logs_are_one_object_a_line_and_keep_chinese(captured: io.StringIO) -> None:
+    setup("json", stream=captured)
+    logging.getLogger("sync.x").info("单位 %s 𠮷 😀", "区教育局", extra={"survey_id": 111})
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["msg"] == "单位 区教育局 𠮷 😀"
+    assert record["survey_id"] == 111
+    assert record["level"] == "info"
+    assert "区教育局" in lines[0]  # not \\u-escaped
+
+
+def test_redaction_leaves_ordinary_text_alone() -> None:
+    text = "survey 111111 response 42: 3 fetched, content hash " + "0" * 64
+    assert redact(text) == text
+    assert redact("单位 U0101 区教育局 非常满意") == "单位 U0101 区教育局 非常满意"
+
+
+def test_redact_filter_handles_bad_format_args() -> None:
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "%d items", ("nope",), None)
+    assert RedactFilter().filter(record)
+    assert "unformattable" in record.getMessage()
+
+
+def test_registered_short_values_are_ignored() -> None:
+    register_secret("ab")
+    try:
+        assert redact("absolutely fine") == "absolutely fine"
+    finally:
+        forget_secrets()
