@@ -267,10 +267,12 @@ def _validate(
     model: type[M], data: Any, file: str, prefix: tuple[Any, ...], errors: list[InputError]
 ) -> M | None:
     try:
-        return model.model_validate(data, context={"file": file})
+        obj = model.model_validate(data, context={"file": file})
     except ValidationError as exc:
         errors.extend(input_errors(exc, data, file, prefix))
         return None
+    obj._path = prefix
+    return obj
 
 
 def _keyed(parent: LineDict, key: Any, value: Any, **extra: Any) -> Any:

@@ -82,7 +82,7 @@ class _Checker:
         severity: Severity = "error",
     ) -> None:
         self.problems.append(
-            Problem(severity, obj.where.file, obj.line_at(*path), loc_key(path), message, fix)
+            Problem(severity, obj.where.file, obj.line_at(*path), obj.key_at(*path), message, fix)
         )
 
     def unknown(

@@ -186,6 +186,8 @@ class Located(BaseModel):
     _where: Location = PrivateAttr(default_factory=Location)
     #: the YAML it was read from, to find the line of any key inside it later
     _source: Any = PrivateAttr(default=None)
+    #: where it sits in its file (``("systems", "edu", "units", "E0101")``), for messages
+    _path: tuple[Any, ...] = PrivateAttr(default=())
 
     @property
     def where(self) -> Location:
@@ -195,6 +197,11 @@ class Located(BaseModel):
         """Line of ``path`` inside this object (``line_at("units", 0)``), else its own."""
         found = line_of(self._source, path) if self._source is not None else None
         return found or self._where.line
+
+    def key_at(self, *path: Any) -> str:
+        """``ratings[2].dimension``: the key of ``path`` inside this object, from the top
+        of its file."""
+        return loc_key(self._path + path)
 
     @model_validator(mode="wrap")
     @classmethod
