@@ -609,12 +609,19 @@ class LimeSurveyClient:
         try:
             return self._send(session, method, params, where)
         except SessionExpired:
-            # Keys expire 2 h after login whatever the use: log in again, once. A fresh
-            # key refused at once is not something another login would fix.
+            # Keys expire 2 h after login whatever the use: log in again, once.
             log.info("site %s: session key expired, logging in again", self.site.name)
             self._session = None
             session = self._login()
+        try:
             return self._send(session, method, params, where)
+        except SessionExpired:
+            # A key refused right after it was issued (keys purged, a balancer without
+            # shared sessions): no second login here; back off and try the whole again.
+            self._session = None
+            raise TransientError(
+                f"site {self.site.name}: {method}{where}: a fresh session key was refused"
+            ) from None
 
     def _on_retry(self, exc: BaseException) -> None:
         self.retries += 1

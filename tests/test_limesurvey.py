@@ -358,3 +358,344 @@ def test_database_outage_is_retried_and_other_db_errors_are_not() -> None:
         database(missing_table, policy)
     assert calls == [1]
     engine.dispose()
+
+
+# ================================================================= over real HTTP
+# The client against the LimeSurvey double on loopback: real sockets, real faults.
+
+PASSWORD = "pw-Sécret-𠮷-42"
+SID = 111111
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    comments = ["办事很快，工作人员态度好。", "排队两个小时😡，名字里有𠮷字！", "", None]
+    return [
+        {
+            "office": "U0101",
+            "overall": f"A{i % 5 + 1}",
+            "detail[SQ001]": "A1" if i % 3 else "",
+            "comment": comments[i % 4],
+            "submitdate": None if i % 7 == 0 else f"2024-03-01 10:{i % 60:02d}:00",
+        }
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.fixture
+def double() -> Any:
+    from sync.testing.double import LimeSurveyDouble
+    from sync.testing.samples import satisfaction_survey
+
+    d = LimeSurveyDouble(users={"admin": PASSWORD})
+    d.add_survey(satisfaction_survey(SID))
+    d.load_responses(SID, _rows(60))
+    return d
+
+
+@pytest.fixture
+def url(double: Any) -> Any:
+    with double.serve() as served:
+        yield served
+
+
+NO_SLEEP = RetryPolicy(attempts=5, sleep=lambda _: None)
+
+
+def _site(url: str, **changes: Any) -> SiteConfig:
+    base: dict[str, Any] = {
+        "name": "district",
+        "url": url,
+        "user": "admin",
+        "connect_timeout": 1.0,
+        "read_timeout": 0.5,
+        "window": 10,
+    }
+    base.update(changes)
+    return SiteConfig(**base)
+
+
+def _client(url: str, password: str = PASSWORD, **changes: Any) -> Any:
+    from sync.limesurvey import LimeSurveyClient
+
+    retry = changes.pop("retry", NO_SLEEP)
+    return LimeSurveyClient(_site(url, **changes), SecretStr(password), retry=retry)
+
+
+def _export_all(ls: Any, last: int = 60, window: int = 10) -> list[ExportRow]:
+    rows: list[ExportRow] = []
+    for start in range(1, last + 1, window):
+        rows.extend(ls.export_window(SID, start, start + window - 1))
+    return rows
+
+
+def test_http_export_window_typed_rows(double: Any, url: str) -> None:
+    double.set_response(
+        SID, 61, {"comment": "前端提交测试𠮷😀", "submitdate": "2024-06-30 23:30:00"}
+    )
+    with _client(url) as ls:
+        rows = ls.export_window(SID, 55, 70)
+        assert ls.calls == ["get_session_key", "export_responses"]
+    assert double.calls[-1] == "release_session_key"
+    assert [r.response_id for r in rows] == list(range(55, 62))
+    by_id = {r.response_id: r for r in rows}
+    assert by_id[61].answers["comment"] == "前端提交测试𠮷😀"
+    # 23:30 in Shanghai is 15:30 UTC the same day
+    assert by_id[61].submitted_at == datetime(2024, 6, 30, 15, 30, tzinfo=UTC)
+    assert not by_id[56].completed  # 56 = 7 * 8: loaded incomplete
+    assert by_id[57].answers["detail[SQ001]"] is None  # "" = no answer
+    assert by_id[58].answers["comment"] is None  # "" comment
+    assert by_id[59].answers["comment"] is None  # null comment
+    assert by_id[57].answers["comment"] == "排队两个小时😡，名字里有𠮷字！"
+
+
+def test_http_site_zone_converts_dates(double: Any, url: str) -> None:
+    with _client(url, timezone="Europe/Berlin") as ls:
+        (row,) = ls.export_window(SID, 1, 1)
+    assert row.submitted_at == datetime(2024, 3, 1, 9, 1, tzinfo=UTC)
+
+
+def test_http_1980_submitdate_is_time_unknown(double: Any) -> None:
+    from sync.testing.samples import satisfaction_survey
+
+    double.add_survey(satisfaction_survey(333333, anonymized=True, datestamp=False))
+    double.load_responses(333333, [{"overall": "A4", "submitdate": "1980-01-01 00:00:00"}])
+    with double.serve() as url, _client(url) as ls:
+        (row,) = ls.export_window(333333, 1, 5)
+    assert row.completed
+    assert row.time_unknown
+    assert row.submitted_at is None
+    assert row.started_at is None
+
+
+@pytest.mark.parametrize("kind", ["http500", "reset", "timeout", "truncate"])
+def test_http_transient_fault_is_retried_and_export_completes(
+    double: Any, url: str, kind: str
+) -> None:
+    from sync.testing.faults import Faults
+
+    with _client(url) as ls:
+        clean = _export_all(ls)
+    # requests 2, 4 and 5 of the next client: its first export, and two in a row later
+    double.faults = Faults(script={2: kind, 4: kind, 5: kind}, timeout_sleep=1.5)
+    with _client(url) as ls:
+        rows = _export_all(ls)
+        assert ls.retries == 3
+        assert ls.calls.count("get_session_key") == 1
+    assert rows == clean
+    assert double.faults.count(kind) == 3
+
+
+def test_http_random_faults_of_every_kind_lose_nothing(double: Any, url: str) -> None:
+    from sync.testing.faults import Faults
+
+    with _client(url) as ls:
+        clean = _export_all(ls, window=5)
+    double.faults = Faults(rate=0.4, seed=11, timeout_sleep=1.0)
+    with _client(url, retry=RetryPolicy(attempts=12, sleep=lambda _: None)) as ls:
+        rows = _export_all(ls, window=5)
+        assert ls.retries > 0
+    assert rows == clean
+    assert len(double.faults.injected) >= 4
+
+
+def test_http_session_expiry_mid_export_relogs_exactly_once(double: Any, url: str) -> None:
+    with _client(url) as ls:
+        first = ls.export_window(SID, 1, 10)
+        double.expire_sessions()
+        second = ls.export_window(SID, 11, 20)
+        third = ls.export_window(SID, 21, 30)
+        assert ls.calls == [
+            "get_session_key",
+            "export_responses",
+            "export_responses",  # Invalid session key
+            "get_session_key",
+            "export_responses",
+            "export_responses",
+        ]
+    assert [r.response_id for r in first + second + third] == list(range(1, 31))
+    assert double.calls.count("get_session_key") == 2
+
+
+def test_http_wrong_password_is_one_login_attempt_never_two(
+    double: Any, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with _client(url, password="wrong") as ls:
+        with pytest.raises(LoginRefused) as refused:
+            ls.export_window(SID, 1, 10)
+        assert str(refused.value) == (
+            "login refused for site district: Invalid user name or password"
+        )
+        assert refused.value.site == "district"
+        # the engine asks again in the same pass: still no second attempt
+        with pytest.raises(LoginRefused):
+            ls.summary(SID)
+        with pytest.raises(LoginRefused):
+            ls.login()
+    assert double.calls == ["get_session_key"]
+    assert ls.calls == ["get_session_key"]
+    assert ls.retries == 0
+    assert not [r for r in caplog.records if r.name == "sync.retry"]
+
+
+def test_http_lockout_message_is_login_refused(double: Any, url: str) -> None:
+    for _ in range(3):
+        with _client(url, password="wrong") as ls, pytest.raises(LoginRefused):
+            ls.login()
+    with _client(url) as ls:
+        with pytest.raises(LoginRefused, match="maximum login attempts"):
+            ls.export_window(SID, 1, 10)
+        assert ls.calls == ["get_session_key"]
+
+
+def test_http_unanswered_logins_never_reach_the_lockout(double: Any, url: str) -> None:
+    """A wrong password on a flaky line: each login that times out may have been counted
+    by LimeSurvey; the client stops before a third."""
+    from sync.testing.faults import Faults
+
+    double.faults = Faults(script={1: "timeout", 2: "timeout", 3: "timeout"}, timeout_sleep=1.0)
+    with _client(url, password="wrong") as ls, pytest.raises(TransientError, match="no readable"):
+        ls.login()
+    assert double.calls.count("get_session_key") == 2
+    double.faults = Faults()
+    with _client(url) as ls:  # the right password still works: the IP is not locked out
+        assert ls.summary(SID).full == 60
+
+
+def test_http_500_page_becomes_typed_error_with_limesurvey_message(double: Any, url: str) -> None:
+    from sync.testing.faults import Faults
+
+    double.faults = Faults(rate=1.0, kinds={"http500"}, methods={"export_responses"})
+    with _client(url, retry=RetryPolicy(attempts=3, sleep=lambda _: None)) as ls:
+        with pytest.raises(TransientError) as err:
+            ls.export_window(SID, 1, 10)
+        assert ls.calls.count("export_responses") == 3
+    text = str(err.value)
+    assert "HTTP 500" in text
+    assert "CDbConnection failed to open the DB connection." in text
+    assert "<" not in text
+    assert "Traceback" not in text
+    double.faults = Faults()
+    with _client(url, retry=RetryPolicy(attempts=1)) as ls, pytest.raises(TransientError) as err:
+        ls.rpc("no_such_method")
+    assert 'class remotecontrol_handle does not have a method "no_such_method"' in str(err.value)
+
+
+def test_http_empty_windows_are_not_errors(double: Any, url: str) -> None:
+    from sync.testing.samples import satisfaction_survey
+
+    double.add_survey(satisfaction_survey(444444))  # active, no response yet
+    with _client(url) as ls:
+        assert ls.export_window(SID, 500, 600) == []
+        assert ls.export_window(SID, 10, 9) == []
+        assert ls.export_window(444444, 1, 10) == []  # "No Data, could not get max id."
+        assert ls.ids_above(444444, 0) == []
+        assert ls.ids_above(SID, 55) == [56, 57, 58, 59, 60]
+        assert ls.calls.count("export_responses") == 4  # from > to costs no call
+
+
+def test_http_permanent_errors(double: Any, url: str) -> None:
+    from sync.testing.samples import satisfaction_survey
+
+    double.add_survey(satisfaction_survey(222222, active=False))
+    with _client(url) as ls:
+        with pytest.raises(PermanentError, match=r"survey 222222.*not active"):
+            ls.export_window(222222, 1, 10)
+        with pytest.raises(PermanentError, match=r"No permission"):
+            ls.export_window(999999, 1, 10)
+        with pytest.raises(PermanentError, match="not active"):
+            ls.summary(222222)
+        with pytest.raises(PermanentError, match="Invalid survey ID"):
+            ls.survey_properties(999999)
+        assert ls.retries == 0
+        assert ls.calls.count("export_responses") == 2
+
+
+def test_http_export_ids_reads_pending_ids_in_few_calls(double: Any, url: str) -> None:
+    double.delete_response(SID, 41)
+    with _client(url, window=1000) as ls:
+        rows = ls.export_ids(SID, [99, 5, 3, 40, 41, 14, 7])
+        assert [r.response_id for r in rows] == [3, 5, 7, 14, 40]
+        assert ls.calls.count("export_responses") == 3  # 3..14, 40..41, 99
+    with _client(url, window=5) as ls:
+        assert [r.response_id for r in ls.export_ids(SID, [3, 5, 7, 14])] == [3, 5, 7, 14]
+        assert ls.calls.count("export_responses") == 2  # 3..7, 14: a range spans <= window
+
+
+def test_http_summary_properties_surveys_questions(double: Any, url: str) -> None:
+    from sync.testing.double import PluginAttribute
+
+    double.declare_plugin("Pingyi", {"pingyiDimension": PluginAttribute(types="LF")})
+    double.set_question_attribute(SID, "overall", "pingyiDimension", "overall")
+    with _client(url) as ls:
+        summary = ls.summary(SID)
+        assert (summary.completed, summary.incomplete, summary.full) == (52, 8, 60)
+        assert ls.survey_properties(SID)["active"] == "Y"
+        (survey,) = ls.list_surveys()
+        assert survey.sid == SID
+        assert survey.active
+        assert survey.title == "政务服务满意度调查（测试）"
+        questions = {q.code: q for q in ls.questions(SID)}
+        assert ls.calls.count("get_question_properties") == len(questions)
+    assert list(questions) == ["office", "overall", "detail", "comment", "phone"]
+    assert questions["overall"].attributes["pingyiDimension"] == "overall"
+    assert "pingyiDimension" not in questions["office"].attributes
+    assert questions["overall"].answeroptions["A1"] == "非常满意"
+    assert list(questions["overall"].answeroptions) == ["A1", "A2", "A3", "A4", "A5"]
+    assert questions["detail"].subquestions == {
+        "SQ001": "办理效率",
+        "SQ002": "服务态度",
+        "SQ003": "办事环境",
+        "SQ004": "信息公开",
+    }
+    assert questions["comment"].answeroptions == {}
+
+
+def test_http_no_secret_in_any_log_line_exception_or_repr(
+    double: Any, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A whole session with every kind of fault, session expiry and failures, logged at
+    DEBUG from every library: neither the password nor any issued key shows up."""
+    from sync.testing.faults import Faults
+
+    issued: list[str] = []
+
+    def keep_keys(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        body = response.content
+        if response.ok and body and b'"result":"' in body:
+            result = json.loads(body)["result"]
+            if isinstance(result, str) and len(result) == 32:
+                issued.append(result)
+
+    http = requests.Session()
+    http.hooks["response"].append(keep_keys)
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    double.faults = Faults(rate=0.35, seed=3, timeout_sleep=1.0)
+    from sync.limesurvey import LimeSurveyClient
+
+    policy = RetryPolicy(attempts=12, sleep=lambda _: None)
+    with LimeSurveyClient(_site(url), SecretStr(PASSWORD), http=http, retry=policy) as ls:
+        texts.append(repr(ls))
+        _export_all(ls)
+        double.expire_sessions()
+        ls.summary(SID)
+        ls.questions(SID)
+        for call in (lambda: ls.export_window(999999, 1, 2), lambda: ls.rpc("no_such_method")):
+            try:
+                call()
+            except (PermanentError, TransientError) as exc:
+                texts.append(str(exc))
+                texts.append(repr(exc))
+    double.faults = Faults()
+    with _client(url, password=PASSWORD + "x") as wrong, pytest.raises(LoginRefused) as refused:
+        wrong.login()
+    texts.append(str(refused.value))
+    texts.append(repr(wrong))
+    assert len(issued) >= 2  # the expiry forced a second key at least
+    texts.extend(r.getMessage() for r in caplog.records)
+    texts.extend(r.exc_text or "" for r in caplog.records)
+    everything = "\n".join(texts)
+    assert "retry" in everything  # the faults really were met and logged
+    for secret in [PASSWORD, *issued]:
+        assert secret not in everything
