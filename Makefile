@@ -36,12 +36,13 @@ alembic-check: $(STAMP)
 	$(BIN)/python -m sync.migrations.check
 
 php:
-	@command -v php >/dev/null && command -v phpunit >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli php-xml php-mbstring phpunit >/dev/null; }
+	@command -v php >/dev/null && command -v phpunit >/dev/null && [ -f /usr/share/php/JsonSchema/autoload.php ] || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq php-cli php-xml php-mbstring php-curl php-json-schema phpunit zip >/dev/null; }
 	@for f in $$(find plugin -name '*.php'); do php -l "$$f" >/dev/null || exit 1; done
 	@if [ -f plugin/phpunit.xml ]; then cd plugin && phpunit --colors=never; else echo "no plugin tests yet"; fi
 
 plugin:
+	@command -v zip >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }
 	rm -f Pingyi.zip
 	cd plugin && zip -qr ../Pingyi.zip Pingyi -x '*/tests/*'
 	@echo "built Pingyi.zip"

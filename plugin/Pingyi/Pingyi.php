@@ -292,7 +292,8 @@ class Pingyi extends PluginBase
             $logger = function (string $message, string $level): void {
                 $this->log($message, $level === 'warning' ? CLogger::LEVEL_WARNING : CLogger::LEVEL_INFO);
             };
-            (new WebhookSender($url, new Signer($secret), null, $logger))->sendAfterResponse($sid, $rid);
+            $site = (string) $this->get('site', null, null, '');
+            (new WebhookSender($url, new Signer($secret), null, $logger, 2.0, 2.0, $site))->sendAfterResponse($sid, $rid);
         } catch (Throwable $e) {
             $this->log('webhook not scheduled: ' . get_class($e), CLogger::LEVEL_WARNING);
         }

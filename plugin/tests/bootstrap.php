@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 require __DIR__ . '/../Pingyi/lib/autoload.php';
 require __DIR__ . '/Samples.php';
+require __DIR__ . '/PhpServer.php';
 
 // Debian's php-json-schema (justinrainbow/json-schema); the tests that need it skip
 // with a reason when it is missing.

@@ -54,8 +54,8 @@ final class Messages
             'en' => 'Fixed unit "{code}" is not in the catalogue.',
         ],
         'unit_question_many' => [
-            'zh' => '有多道题的角色为“被评单位”，只能有一道。',
-            'en' => 'More than one question has the role "unit"; only one may.',
+            'zh' => '题目“{q}”也标为“被评单位”：只能有一道题担任此角色。',
+            'en' => 'Question "{q}" also has the role "unit"; only one question may.',
         ],
         'unit_question_and_fixed' => [
             'zh' => '单位来源为“固定单位”，题目“{q}”却标为“被评单位”。',

@@ -25,6 +25,8 @@ final class WebhookSender
     private $connectTimeout;
     /** @var float */
     private $timeout;
+    /** @var string */
+    private $site;
 
     /** @param callable(string, string): void|null $logger (message, level "info"|"warning") */
     public function __construct(
@@ -33,8 +35,10 @@ final class WebhookSender
         ?Http $http = null,
         ?callable $logger = null,
         float $connectTimeout = 2.0,
-        float $timeout = 2.0
+        float $timeout = 2.0,
+        string $site = ''
     ) {
+        $this->site = $site;
         $this->url = rtrim($daemonUrl, '/') . '/webhook';
         $this->signer = $signer;
         $this->http = $http ?? new Http();
@@ -55,7 +59,12 @@ final class WebhookSender
         // Response ids are auto-increment integers in LimeSurvey; the event hands them over
         // as strings. Send a number when it is one, so the daemon sees its own id type.
         $id = ctype_digit($responseId) ? (int) $responseId : $responseId;
-        $body = json_encode(['survey_id' => $surveyId, 'response_id' => $id], JSON_THROW_ON_ERROR);
+        $event = ['survey_id' => $surveyId, 'response_id' => $id];
+        if ($this->site !== '') {
+            // one daemon may serve several LimeSurvey sites with overlapping survey ids
+            $event['site'] = $this->site;
+        }
+        $body = json_encode($event, JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR);
         return [
             'url' => $this->url,
             'headers' => [
