@@ -6,7 +6,7 @@ line and key it is about, and what to do. ``pingyi validate`` prints them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -407,20 +407,31 @@ class _Checker:
                 seen[column] = loc_key(path)
 
 
-def check(loaded: Loaded) -> list[Problem]:
-    """Shape problems found while loading, then cross-reference problems."""
+def check(loaded: Loaded, sites: Collection[str] = ()) -> list[Problem]:
+    """Shape problems found while loading, then cross-reference problems.
+
+    ``sites``: the site names configured in pingyi.toml, if any; a binding for another
+    site is then a warning (it would never be synced)."""
     checker = _Checker(loaded)
     checker.catalogue()
     for camp in loaded.catalogue.campaigns.values():
         checker.campaign(camp, Path(camp.where.file or "").stem)
     for binding in loaded.catalogue.bindings.values():
         checker.binding(binding)
+        if sites and binding.site not in sites:
+            checker.add(
+                binding,
+                ("site",),
+                f"no site {binding.site!r} in the configuration, so this survey is never synced",
+                f"configured sites: {_known(sites)}; fix the name or add the site",
+                "warning",
+            )
     return [Problem.of(e) for e in loaded.errors] + checker.problems
 
 
-def validate(mappings_dir: Path) -> list[Problem]:
+def validate(mappings_dir: Path, sites: Collection[str] = ()) -> list[Problem]:
     """Every problem in ``mappings_dir``: errors first, then warnings, each in file order."""
-    return ordered(check(load(mappings_dir)))
+    return ordered(check(load(mappings_dir), sites))
 
 
 def ordered(problems: Iterable[Problem]) -> list[Problem]:

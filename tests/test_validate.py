@@ -271,3 +271,17 @@ def test_a_unit_code_in_two_systems_is_a_duplicate(copy: Path) -> None:
     assert problem.line == line
     assert "duplicate unit code 'E0101'" in problem.message
     assert "system 'edu'" in problem.message
+
+
+def test_a_binding_for_a_site_not_configured_is_a_warning(copy: Path, tmp_path: Path) -> None:
+    config = tmp_path / "pingyi.toml"
+    config.write_text(
+        'mappings = "mappings"\n[[sites]]\nname = "district"\nurl = "http://127.0.0.1/x"\n'
+        'user = "admin"\n',
+        encoding="utf-8",
+    )
+    line = edit(copy / "surveys" / "self_410004.yaml", "site: district", "site: city")
+    result = CliRunner().invoke(cli, ["--config", str(config), "validate"])
+    assert result.exit_code == 0, result.output
+    assert f"self_410004.yaml:{line}: warning: site: no site 'city'" in result.stdout
+    assert "1 warning" in result.stderr

@@ -22,9 +22,10 @@ def validate(ctx: Context, path: Path | None, as_json: bool) -> None:
     from sync.catalogue import load
     from sync.validate import check, ordered
 
-    root = path if path is not None else ctx.config.mappings
+    config = ctx.config
+    root = path if path is not None else config.mappings
     loaded = load(root)
-    problems = ordered(check(loaded))
+    problems = ordered(check(loaded, [site.name for site in config.sites]))
     errors = sum(p.severity == "error" for p in problems)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in problems], ensure_ascii=False, indent=2))
@@ -32,12 +33,17 @@ def validate(ctx: Context, path: Path | None, as_json: bool) -> None:
         for problem in problems:
             click.echo(str(problem))
         cat = loaded.catalogue
-        summary = (
-            f"{root}: {len(cat.systems)} systems, {len(cat.units)} units, "
-            f"{len(cat.dimensions)} dimensions, {len(cat.campaigns)} campaigns, "
-            f"{len(cat.bindings)} survey bindings; "
-            f"{errors} errors, {len(problems) - errors} warnings"
-        )
+        counts = [
+            (len(cat.systems), "system"),
+            (len(cat.units), "unit"),
+            (len(cat.dimensions), "dimension"),
+            (len(cat.campaigns), "campaign"),
+            (len(cat.bindings), "survey binding"),
+            (errors, "error"),
+            (len(problems) - errors, "warning"),
+        ]
+        words = [f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts]
+        summary = f"{root}: {', '.join(words[:5])}; {', '.join(words[5:])}"
         click.echo(summary, err=True)
     if errors:
         raise SystemExit(1)

@@ -1,0 +1,1 @@
+"""JSON Schemas shipped with Pingyi (a package so the files install with it)."""
