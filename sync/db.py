@@ -17,20 +17,23 @@ MariaDB/MySQL, so the column types here are the portable ones:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
-from sync.errors import ConfigError
+from sync.config import Config
+from sync.errors import ConfigError, TransientError
 
 #: every Pingyi table starts with this, so a shared database can tell ours apart
 TABLE_PREFIX = "pingyi_"
@@ -161,6 +164,40 @@ def make_engine(url: str | sa.URL, schema: str | None = None, **kwargs: Any) -> 
     return engine
 
 
+def engine_for(config: Config) -> Engine:
+    """The engine the configuration names (``[database] url`` and ``schema``)."""
+    return make_engine(config.database.url, config.database.schema_)
+
+
+def describe(config: Config) -> str:
+    """The configured database for messages: URL without password, plus the schema."""
+    url = sa.make_url(config.database.url).render_as_string(hide_password=True)
+    schema = config.database.schema_
+    return f"{url} schema {schema}" if schema else url
+
+
+@contextlib.contextmanager
+def reporting(config: Config) -> Iterator[None]:
+    """Turn "cannot reach the database" into one clear ``TransientError``."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise TransientError(
+            f"database {describe(config)} unreachable or refused: {' '.join(str(exc.orig).split())}"
+        ) from None
+
+
+@contextlib.contextmanager
+def opened(config: Config) -> Iterator[Engine]:
+    """The configured engine for one command: errors reported, the pool closed after."""
+    engine = engine_for(config)
+    try:
+        with reporting(config):
+            yield engine
+    finally:
+        engine.dispose()
+
+
 def engine_schema(engine: Engine | Connection) -> str | None:
     """The schema ``make_engine`` was given (from the engine's translate map)."""
     options = engine.get_execution_options()
@@ -171,9 +208,9 @@ def engine_schema(engine: Engine | Connection) -> str | None:
 # -- migrations -------------------------------------------------------------------------
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     """Alembic's config built in code: no alembic.ini, works from an installed package."""
-    cfg = Config()
+    cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
     if connection is not None:

@@ -119,6 +119,8 @@ class Unit(Timestamped, Base):
     code: Mapped[Code] = mapped_column(primary_key=True)
     name: Mapped[str]
     system_code: Mapped[Code] = mapped_column(_fk("system.code"), index=True)
+    #: the street (街道) it serves, when the catalogue says
+    street: Mapped[str | None]
     position: Mapped[int] = mapped_column(default=0)
 
 

@@ -196,6 +196,7 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("system_code", sa.String(length=64), nullable=False),
+        sa.Column("street", sa.String(length=255), nullable=True),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
