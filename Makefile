@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+PYPATHS := sync tests $(wildcard bench)
 MARIADB_URL ?= mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4
 
 .PHONY: demo test venv lint types pytest php plugin alembic-check clean bench
@@ -22,11 +23,11 @@ demo: $(STAMP)
 	$(BIN)/pingyi demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check sync tests bench
-	$(BIN)/ruff format --check sync tests bench
+	$(BIN)/ruff check $(PYPATHS)
+	$(BIN)/ruff format --check $(PYPATHS)
 
 types: $(STAMP)
-	$(BIN)/mypy sync tests bench
+	$(BIN)/mypy $(PYPATHS)
 
 pytest: $(STAMP)
 	PINGYI_TEST_POSTGRES_URL='$(PG_URL)' PINGYI_TEST_MARIADB_URL='$(MARIADB_URL)' \
