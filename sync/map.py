@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +194,66 @@ def _scale_levels(scale: Scale) -> tuple[dict[str, Level], set[str]]:
     return {lv.code: lv for lv in scale.levels}, {ex.code for ex in scale.excluded}
 
 
+@dataclass(frozen=True)
+class _ItemPlan:
+    column: str
+    dimension: str
+    scale: Scale | None
+    scale_code: str
+    #: raw answer code -> its observation (frozen, so shared by every row with that code)
+    outcomes: dict[str, ObservationRecord]
+
+
+def _item_plans(binding: Binding, catalogue: Catalogue) -> list[_ItemPlan]:
+    campaign = catalogue.campaigns[binding.campaign]
+    plans: list[_ItemPlan] = []
+    for item in binding.rating_items():
+        scale_code = item.scale or campaign.scale
+        scale = catalogue.scales.get(scale_code)
+        outcomes: dict[str, ObservationRecord] = {}
+        if scale is not None:
+            levels, excluded = _scale_levels(scale)
+            satisfied, dissatisfied = campaign.satisfied(scale), campaign.dissatisfied(scale)
+            raws = {*levels, *excluded, *item.answer_map}
+            for raw in raws:
+                code = item.answer_map.get(raw, raw)
+                if code in excluded:
+                    outcomes[raw] = ObservationRecord(
+                        item.column, item.dimension, raw, None, None, False, False, False
+                    )
+                elif code in levels:
+                    level = levels[code]
+                    outcomes[raw] = ObservationRecord(
+                        item=item.column,
+                        dimension=item.dimension,
+                        raw_code=raw,
+                        level=level.code,
+                        points=float(level.points),
+                        counted=True,
+                        satisfied=level.code in satisfied,
+                        dissatisfied=level.code in dissatisfied,
+                    )
+        plans.append(_ItemPlan(item.column, item.dimension, scale, scale_code, outcomes))
+    return plans
+
+
+#: memo of item plans per (binding, catalogue) object: a pure function of both, computed
+#: once per pass instead of once per row
+_PLANS: dict[tuple[int, int], tuple[Binding, Catalogue, list[_ItemPlan]]] = {}
+
+
+def _plans_for(binding: Binding, catalogue: Catalogue) -> list[_ItemPlan]:
+    key = (id(binding), id(catalogue))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is binding and hit[1] is catalogue:
+        return hit[2]
+    if len(_PLANS) > 64:
+        _PLANS.clear()
+    plans = _item_plans(binding, catalogue)
+    _PLANS[key] = (binding, catalogue, plans)
+    return plans
+
+
 def map_row(
     row: ExportRow, binding: Binding, catalogue: Catalogue, *, token_key: bytes | None
 ) -> Mapped | Rejected:
@@ -204,50 +264,31 @@ def map_row(
         return unit
 
     observations: list[ObservationRecord] = []
-    for item in binding.rating_items():
-        if item.column not in row.answers:
+    answers = row.answers
+    for item in _plans_for(binding, catalogue):
+        if item.column not in answers:
             return _missing(row, binding, item.column)
-        raw = _answer(row.answers[item.column])
-        if raw is None:
+        raw = answers[item.column]
+        if raw is None or raw == "":
             continue
-        scale_code = item.scale or campaign.scale
-        scale = catalogue.scales.get(scale_code)
-        if scale is None:
+        found = item.outcomes.get(raw)
+        if found is not None:
+            observations.append(found)
+            continue
+        if item.scale is None:
             return Rejected(
                 "unknown_scale",
-                f"scale {scale_code!r} for {_where_row(binding, row, item.column)} is not in "
-                f"{_catalogue_file(catalogue)}; fix the scale in {_binding_where(binding)}",
-                _detail(binding, row, column=item.column, scale=scale_code),
+                f"scale {item.scale_code!r} for {_where_row(binding, row, item.column)} is not "
+                f"in {_catalogue_file(catalogue)}; fix the scale in {_binding_where(binding)}",
+                _detail(binding, row, column=item.column, scale=item.scale_code),
             )
-        levels, excluded = _scale_levels(scale)
-        satisfied, dissatisfied = campaign.satisfied(scale), campaign.dissatisfied(scale)
-        code = item.answer_map.get(raw, raw)
-        if code in excluded:
-            observations.append(
-                ObservationRecord(item.column, item.dimension, raw, None, None, False, False, False)
-            )
-            continue
-        level = levels.get(code)
-        if level is None:
-            known = ", ".join([*levels, *sorted(excluded)])
-            return Rejected(
-                "unknown_answer",
-                f"answer code {raw!r} in {_where_row(binding, row, item.column)} is not a "
-                f"level of scale {scale.code} ({known}); map it with answer_map in "
-                f"{_binding_where(binding)}",
-                _detail(binding, row, column=item.column, code=raw, scale=scale.code),
-            )
-        observations.append(
-            ObservationRecord(
-                item=item.column,
-                dimension=item.dimension,
-                raw_code=raw,
-                level=level.code,
-                points=float(level.points),
-                counted=True,
-                satisfied=level.code in satisfied,
-                dissatisfied=level.code in dissatisfied,
-            )
+        known = ", ".join(sorted(item.outcomes))
+        return Rejected(
+            "unknown_answer",
+            f"answer code {raw!r} in {_where_row(binding, row, item.column)} is not a "
+            f"level of scale {item.scale.code} ({known}); map it with answer_map in "
+            f"{_binding_where(binding)}",
+            _detail(binding, row, column=item.column, code=raw, scale=item.scale.code),
         )
 
     comments: list[CommentRecord] = []
@@ -284,6 +325,10 @@ def map_row(
     return Mapped(response, observations, comments, content_hash(response, observations, comments))
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def content_hash(
     response: ResponseRecord,
     observations: list[ObservationRecord],
@@ -291,15 +336,27 @@ def content_hash(
 ) -> str:
     """SHA-256 over a canonical JSON of everything the records keep for a response.
 
-    Stable across runs and processes (sorted keys, UTC ISO times, no floats' repr
-    surprises beyond Python's shortest round-trip), so equal content means equal hash."""
-    doc = {
-        "response": {
-            k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in asdict(response).items()
-        },
-        "observations": sorted((asdict(o) for o in observations), key=lambda o: o["item"]),
-        "comments": sorted((asdict(c) for c in comments), key=lambda c: c["item"]),
-    }
-    blob = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    Stable across runs and processes (fixed field order, items sorted, UTC ISO times),
+    so equal content means equal hash. Built by hand, not with ``asdict``: this runs
+    once per response on the hot path."""
+    r = response
+    doc = [
+        [r.site, r.survey_id, r.response_id, r.campaign, r.group, r.unit],
+        [_iso(r.submitted_at), r.time_unknown, _iso(r.started_at), r.language, r.token_hash],
+        sorted(
+            [
+                o.item,
+                o.dimension,
+                o.raw_code,
+                o.level,
+                o.points,
+                o.counted,
+                o.satisfied,
+                o.dissatisfied,
+            ]
+            for o in observations
+        ),
+        sorted([c.item, c.dimension or "", c.text] for c in comments),
+    ]
+    blob = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

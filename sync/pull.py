@@ -72,7 +72,7 @@ class Cursor:
         return Cursor(max(self.high_water, top), frozenset(pending))
 
     def dropped(self, ids: Iterable[int]) -> Cursor:
-        """Pending ids that vanished (deleted) or expired stop being re-read."""
+        """Pending ids that completed, vanished (deleted) or expired stop being re-read."""
         return replace(self, pending=self.pending - set(ids))
 
     def next_window(self, size: int) -> tuple[int, int]:
@@ -304,10 +304,8 @@ def run_pass(
                 returned = {r.response_id for r in rows}
                 gone = [i for i in ids if i not in returned]
                 write(rows, drop_pending=gone)
-                cursor = cursor.seen(
-                    [r.response_id for r in rows if r.completed],
-                    [r.response_id for r in rows if not r.completed],
-                ).dropped(gone)
+                # re-read ids are below the high water: only pending changes
+                cursor = cursor.dropped([*gone, *(r.response_id for r in rows if r.completed)])
 
         # 2. windows
         reach: int | None = cursor.high_water

@@ -314,7 +314,15 @@ def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
     # responses: one multi-row upsert, then their keys for the children
     changed = [*inserts, *updates]
     if changed:
-        upsert(conn, Response, [_response_row(m) for m in changed], _RESPONSE_KEY, _RESPONSE_UPDATE)
+        # New rows (none in the table, read in this same transaction) go in with one
+        # executemany INSERT, compiled once and cached; a multi-row upsert is compiled
+        # anew for every window and costs more than the rest of the window together.
+        if inserts:
+            conn.execute(sa.insert(Response), [_response_row(m) for m in inserts])
+        if updates:
+            upsert(
+                conn, Response, [_response_row(m) for m in updates], _RESPONSE_KEY, _RESPONSE_UPDATE
+            )
         pks = {rid: row.id for rid, row in existing.items()}
         for chunk in _chunks(m.response.response_id for m in inserts):
             query = sa.select(Response.response_id, Response.id).where(
@@ -425,6 +433,14 @@ def _pending(conn: Connection, window: Window, done: Sequence[int], now: datetim
             )
         )
     if window.incomplete:
+        waiting = sorted(set(window.incomplete))
+        known: set[int] = set()
+        for chunk in _chunks(waiting):
+            query = sa.select(SyncPending.response_id).where(
+                _survey(SyncPending, key), SyncPending.response_id.in_(chunk)
+            )
+            known.update(conn.execute(query).scalars())
+        # first_seen_at of a known pending id is kept: its age counts from the first sighting
         rows = [
             {
                 "site": key.site,
@@ -433,10 +449,11 @@ def _pending(conn: Connection, window: Window, done: Sequence[int], now: datetim
                 "first_seen_at": now,
                 "last_seen_at": now,
             }
-            for rid in sorted(set(window.incomplete))
+            for rid in waiting
+            if rid not in known
         ]
-        # first_seen_at is kept: the age of a pending id counts from its first sighting
-        upsert(conn, SyncPending, rows, ("site", "survey_id", "response_id"), ())
+        if rows:
+            conn.execute(sa.insert(SyncPending), rows)
 
 
 # -- the audit --------------------------------------------------------------------------

@@ -6,11 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from sync.bindings import Binding
 from sync.catalogue import Catalogue
-from sync.limesurvey import ExportRow
+from sync.config import SiteConfig
+from sync.limesurvey import ExportRow, LimeSurveyClient
+from sync.retry import RetryPolicy
+from sync.testing.double import LimeSurveyDouble
+from sync.testing.samples import satisfaction_survey
 
 LEVELS = [
     {"code": "A1", "label": "非常满意", "points": 100, "rank": 5},
@@ -185,3 +190,33 @@ def load_catalogue_rows(engine: Engine, catalogue: Catalogue) -> None:
             ],
             ("code",),
         )
+
+
+# -- the same survey in the LimeSurvey double ------------------------------------------
+
+PASSWORD = "secret"
+TEST_OFFICES = (("U0101", "第一小学"), ("U0102", "第二小学"), ("U0201", "区人民医院"))
+
+
+def make_double(sid: int = 111111) -> LimeSurveyDouble:
+    double = LimeSurveyDouble(users={"admin": PASSWORD}, timezone=dt.UTC)
+    double.add_survey(satisfaction_survey(sid, offices=TEST_OFFICES))
+    return double
+
+
+def double_row(rid: int, *, completed: bool = True, **overrides: str | None) -> dict[str, Any]:
+    """Response ``rid`` as the double stores it (export code headings)."""
+    row: dict[str, Any] = dict(answers(rid, **overrides))
+    row["id"] = rid
+    row["submitdate"] = "2024-03-01 10:15:30" if completed else None
+    row["lastpage"] = None if completed else 1
+    return row
+
+
+def make_site(url: str, *, window: int = 10, name: str = "district") -> SiteConfig:
+    return SiteConfig(name=name, url=url, user="admin", window=window, timezone="UTC")
+
+
+def make_client(site: SiteConfig, *, attempts: int = 5) -> LimeSurveyClient:
+    policy = RetryPolicy(attempts=attempts, max_seconds=60, sleep=lambda _s: None)
+    return LimeSurveyClient(site, SecretStr(PASSWORD), retry=policy)
