@@ -24,7 +24,10 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -96,6 +99,8 @@ _TRANSIENT_DB = re.compile(
 #: Login requests per client that may have reached LimeSurvey without an answer we could
 #: read (reset, timeout, cut short): below the lockout's three counted failures.
 _MAX_UNANSWERED_LOGINS = 2
+#: LimeSurvey's lockout counts failed logins within ``timeOutTime`` (default 600 s).
+_LOCKOUT_WINDOW = 600.0
 #: Pending ids closer than this are read in one range (and the extra rows dropped):
 #: a few unwanted rows cost less than another call.
 _ID_GAP = 20
@@ -473,6 +478,45 @@ def _never_delivered(exc: BaseException) -> bool:
 # ------------------------------------------------------------------ client
 
 
+class CallLog:
+    """The RC2 requests a client sent: ``len()`` and ``count(method)`` over its whole
+    life, the last ``keep`` method names for inspection. A daemon keeps one client per
+    site for months: a plain list would grow without end."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._recent: deque[str] = deque(maxlen=keep)
+        self._by_method: Counter[str] = Counter()
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def append(self, method: str) -> None:
+        with self._lock:
+            self._recent.append(method)
+            self._by_method[method] += 1
+            self._total += 1
+
+    def __len__(self) -> int:
+        return self._total
+
+    def count(self, method: str) -> int:
+        return self._by_method[method]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._recent))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CallLog):
+            return self._total == other._total and list(self._recent) == list(other._recent)
+        if isinstance(other, list):
+            return self._total == len(other) and list(self._recent) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CallLog({list(self._recent)!r}, total={self._total})"
+
+
 class _TimeoutAdapter(HTTPAdapter):
     """citric passes no timeout; a request without one may hang for ever."""
 
@@ -513,10 +557,15 @@ class LimeSurveyClient:
         )
         self._session: Session | None = None
         self._refused: LoginRefused | None = None
-        self._keys_seen: list[str] = []
-        self._unanswered_logins = 0
-        #: RC2 requests sent, by method name, in order (logins and releases included)
-        self.calls: list[str] = []
+        # keys issued to this client, to blank them out of server text; older ones are
+        # long expired
+        self._keys_seen: deque[str] = deque(maxlen=16)
+        # when login requests went unanswered (monotonic seconds)
+        self._unanswered: deque[float] = deque()
+        # one login at a time: two threads must not both try a wrong password
+        self._login_lock = threading.Lock()
+        #: RC2 requests sent (logins and releases included)
+        self.calls = CallLog()
         self.logins = 0
         self.retries = 0
 
@@ -543,16 +592,26 @@ class LimeSurveyClient:
     def _count(self, method: str) -> None:
         self.calls.append(method)
 
-    def _login(self) -> Session:
+    def _login(self, stale: Session | None = None) -> Session:
+        """Log in unless another thread already replaced ``stale`` with a live session."""
+        with self._login_lock:
+            if self._session is not None and self._session is not stale:
+                return self._session
+            return self._login_now()
+
+    def _login_now(self) -> Session:
         if self._refused is not None:
             # One refused login per client, ever: the next one could lock the IP out.
             raise self._refused
-        if self._unanswered_logins >= _MAX_UNANSWERED_LOGINS:
+        now = time.monotonic()
+        while self._unanswered and now - self._unanswered[0] > _LOCKOUT_WINDOW:
+            self._unanswered.popleft()
+        if len(self._unanswered) >= _MAX_UNANSWERED_LOGINS:
             # Each of them may have been a refused login LimeSurvey counted; a third
-            # refusal would lock the IP out. The next pass (a new client) tries again.
+            # refusal within its window would lock the IP out.
             raise TransientError(
-                f"site {self.site.name}: get_session_key: {self._unanswered_logins} login "
-                "requests got no readable answer; not sending another in this pass"
+                f"site {self.site.name}: get_session_key: {len(self._unanswered)} login "
+                "requests got no readable answer; no other before the lockout window passes"
             )
         self._count("get_session_key")
         self.logins += 1
@@ -573,9 +632,9 @@ class LimeSurveyClient:
                 self._refused = mapped
                 log.error("%s", mapped)
             elif not _never_delivered(exc):
-                self._unanswered_logins += 1
+                self._unanswered.append(time.monotonic())
             raise mapped from None
-        self._unanswered_logins = 0
+        self._unanswered.clear()
         if session.key:
             self._keys_seen.append(session.key)
             register_secret(session.key)  # the log handlers' safety net (sync.logging)
@@ -611,8 +670,7 @@ class LimeSurveyClient:
         except SessionExpired:
             # Keys expire 2 h after login whatever the use: log in again, once.
             log.info("site %s: session key expired, logging in again", self.site.name)
-            self._session = None
-            session = self._login()
+            session = self._login(stale=session)
         try:
             return self._send(session, method, params, where)
         except SessionExpired:

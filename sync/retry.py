@@ -24,7 +24,7 @@ Usage::
     @policy.wrap("database")
     def reconnect() -> Connection: ...
 
-    state = database(lambda: store.load_state(engine, key))   # a database that went away
+    rows = store.call(lambda: load(engine))     # sync.store wraps database work with it
 
 Tests inject ``sleep`` (``RetryPolicy(sleep=lambda s: None)``) to run retries at once.
 """
@@ -34,7 +34,6 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -157,48 +156,3 @@ def retry_count(what: str) -> int:
     """How many retries of ``what`` this process has made."""
     with _COUNTS_LOCK:
         return _COUNTS[what]
-
-
-# ---------------------------------------------------------------- the database
-
-#: Driver messages of a database that went away or is busy for a moment (PostgreSQL,
-#: MariaDB/MySQL, SQLite). "no such table" and the like are not here: they do not pass.
-_DB_PASSING = re.compile(
-    r"server closed the connection|connection (?:refused|reset|timed out)|could not connect|"
-    r"terminating connection|connection is closed|the connection is lost|"
-    r"gone away|Lost connection|Can't connect|\b(?:2003|2006|2013|1205|1213|1040)\b|"
-    r"deadlock|could not serialize|lock wait timeout|database is locked|too many connections",
-    re.IGNORECASE,
-)
-
-
-def database_transient(exc: BaseException) -> bool:
-    """Is this SQLAlchemy error a database that went away (or is busy) for a moment?"""
-    from sqlalchemy import exc as sa
-
-    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, (sa.OperationalError, sa.InterfaceError)):
-        return bool(_DB_PASSING.search(str(exc.orig)))
-    return isinstance(exc, sa.TimeoutError)  # pool exhausted
-
-
-def database(fn: Callable[[], T], policy: RetryPolicy | None = None) -> T:
-    """Run one database step (its own transaction), waiting out an outage.
-
-    SQLAlchemy errors of a database that went away become ``TransientError`` (the
-    message names the driver's error class only: statements and parameters hold response
-    data) and are retried; anything else goes through untouched."""
-
-    def step() -> T:
-        try:
-            return fn()
-        except Exception as exc:
-            if not database_transient(exc):
-                raise
-            orig = getattr(exc, "orig", None)
-            name = type(orig).__name__ if orig is not None else type(exc).__name__
-            first = str(orig).strip().splitlines()[0][:200] if orig is not None else ""
-            raise TransientError(f"database unavailable ({name}: {first})") from exc
-
-    return (policy or DEFAULT_POLICY).call("database", step)

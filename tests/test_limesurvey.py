@@ -325,41 +325,6 @@ def test_retry_policy_never_retries_other_errors(error: Exception) -> None:
     assert calls == [1]
 
 
-def test_database_outage_is_retried_and_other_db_errors_are_not() -> None:
-    import sqlalchemy as sa
-
-    from sync.retry import database
-
-    policy = RetryPolicy(sleep=lambda _: None)
-    failures = [
-        sa.exc.OperationalError(
-            "SELECT 1", {}, Exception("server closed the connection unexpectedly")
-        )
-    ]
-
-    def flaky() -> int:
-        if failures:
-            raise failures.pop()
-        return 42
-
-    before = retry_count("database")
-    assert database(flaky, policy) == 42
-    assert retry_count("database") == before + 1
-
-    engine = sa.create_engine("sqlite://")
-    calls: list[int] = []
-
-    def missing_table() -> None:
-        calls.append(1)
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT * FROM no_such_table"))
-
-    with pytest.raises(sa.exc.OperationalError, match="no such table"):
-        database(missing_table, policy)
-    assert calls == [1]
-    engine.dispose()
-
-
 # ================================================================= over real HTTP
 # The client against the LimeSurvey double on loopback: real sockets, real faults.
 
@@ -699,3 +664,29 @@ def test_http_no_secret_in_any_log_line_exception_or_repr(
     assert "retry" in everything  # the faults really were met and logged
     for secret in [PASSWORD, *issued]:
         assert secret not in everything
+
+
+def test_http_fresh_key_refused_again_backs_off_instead_of_a_login_loop(
+    double: Any, url: str
+) -> None:
+    from sync.testing.faults import Faults
+
+    # 2: the export meets an expired key; 3: re-login; 4: the new key is refused too
+    double.faults = Faults(script={2: "session", 4: "session"})
+    with _client(url) as ls:
+        rows = ls.export_window(SID, 1, 10)
+        assert ls.retries == 1  # the second refusal went through the back-off
+        assert ls.calls.count("get_session_key") == 3
+    assert len(rows) == 10
+
+
+def test_call_log_is_bounded_but_counts_everything() -> None:
+    from sync.limesurvey import CallLog
+
+    log = CallLog(keep=3)
+    for method in ["get_session_key", "export_responses", "export_responses", "get_summary"]:
+        log.append(method)
+    assert len(log) == 4
+    assert log.count("export_responses") == 2
+    assert list(log) == ["export_responses", "export_responses", "get_summary"]
+    assert log != ["export_responses", "export_responses", "get_summary"]  # 4 were made
