@@ -239,6 +239,7 @@ def run_pass(
     kind: str = "poll",
     full: bool = False,
     id_range: tuple[int, int] | None = None,
+    ids: Sequence[int] | None = None,
     dry_run: bool = False,
     stop: threading.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -247,7 +248,10 @@ def run_pass(
     now: Callable[[], datetime] | None = None,
 ) -> PassReport:
     """One pass over one survey (see the module doc). Returns what it did (or, with
-    ``dry_run``, what it would do: nothing is written, the audit row included)."""
+    ``dry_run``, what it would do: nothing is written, the audit row included).
+
+    ``ids``: re-read just these ids (``quarantine retry``): ids no longer in LimeSurvey
+    are resolved/marked deleted, the cursor does not move."""
     from sync.db import utcnow
 
     clock = now or utcnow
@@ -290,8 +294,14 @@ def run_pass(
         return result
 
     try:
+        if ids is not None:
+            for batch in Cursor(0, frozenset(ids)).pending_ranges():
+                rows = client.export_ids(sid, batch)
+                returned = {r.response_id for r in rows}
+                write(rows, vanish_ids=[i for i in batch if i not in returned])
+            id_range = (1, 0)  # no windows, no end detection
         # 1. pending ids: completed ones are stored, vanished and expired ones dropped
-        if id_range is None and cursor.pending:
+        elif id_range is None and cursor.pending:
             cutoff = clock() - timedelta(days=pending_max_age_days)
             expired = [i for i, seen_at in state.pending.items() if seen_at < cutoff]
             if expired:
@@ -299,10 +309,10 @@ def run_pass(
                 write([], drop_pending=expired)
                 report.expired += len(expired)
                 cursor = cursor.dropped(expired)
-            for ids in cursor.pending_ranges():
-                rows = client.export_ids(sid, ids)
+            for batch in cursor.pending_ranges():
+                rows = client.export_ids(sid, batch)
                 returned = {r.response_id for r in rows}
-                gone = [i for i in ids if i not in returned]
+                gone = [i for i in batch if i not in returned]
                 write(rows, drop_pending=gone)
                 # re-read ids are below the high water: only pending changes
                 cursor = cursor.dropped([*gone, *(r.response_id for r in rows if r.completed)])

@@ -1,0 +1,139 @@
+"""``pingyi status``: where each survey's sync stands, from the records database only
+(no LimeSurvey call, no secret): high water, pending ids, time since the last success,
+the last error and its kind, open quarantine entries, and each site's login state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sync import db as database
+from sync import sites
+from sync.cli import Context, pass_context
+from sync.config import Config
+from sync.errors import PingyiError
+from sync.models import Quarantine, SyncCursor, SyncPending
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The status document (``--json`` prints it as is)."""
+    current = now or database.utcnow()
+    bound: set[tuple[str, int]] = set()
+    try:
+        from sync import catalogue as catalogue_mod
+
+        catalogue = catalogue_mod.load_catalogue(config.mappings)
+        bound = {(s.name, b.survey_id) for s, b in sites.bindings(config, catalogue)}
+    except PingyiError:
+        pass  # status still shows what the database knows
+    with engine.connect() as conn:
+        cursors = {
+            (row.site, row.survey_id): row for row in conn.execute(sa.select(SyncCursor)).all()
+        }
+        pending = {
+            (s, i): n
+            for s, i, n in conn.execute(
+                sa.select(SyncPending.site, SyncPending.survey_id, sa.func.count()).group_by(
+                    SyncPending.site, SyncPending.survey_id
+                )
+            )
+        }
+        held = {
+            (s, i): n
+            for s, i, n in conn.execute(
+                sa.select(Quarantine.site, Quarantine.survey_id, sa.func.count())
+                .where(Quarantine.resolved_at.is_(None))
+                .group_by(Quarantine.site, Quarantine.survey_id)
+            )
+        }
+    surveys = []
+    for site, sid in sorted(bound | set(cursors) | set(pending) | set(held)):
+        cur = cursors.get((site, sid))
+        last_ok = cur.last_success_at if cur is not None else None
+        failing = (
+            cur is not None
+            and cur.last_error_at is not None
+            and (last_ok is None or cur.last_error_at > last_ok)
+        )
+        surveys.append(
+            {
+                "site": site,
+                "survey_id": sid,
+                "bound": (site, sid) in bound,
+                "high_water": cur.high_water if cur is not None else 0,
+                "pending": pending.get((site, sid), 0),
+                "lag_seconds": round((current - last_ok).total_seconds(), 1) if last_ok else None,
+                "last_success_at": _iso(last_ok),
+                "last_full_at": _iso(cur.last_full_at) if cur is not None else None,
+                "failing": failing,
+                "last_error": cur.last_error if cur is not None else None,
+                "last_error_kind": cur.last_error_kind if cur is not None else None,
+                "last_error_at": _iso(cur.last_error_at) if cur is not None else None,
+                "quarantined": held.get((site, sid), 0),
+            }
+        )
+    site_states = []
+    for site in config.sites:
+        state = sites.login_state(engine, site.name)
+        site_states.append(
+            {
+                "site": site.name,
+                "url": site.url,
+                "user": site.user,
+                "login": "refused" if state.refused else "ok",
+                "login_refused_at": _iso(state.refused_at),
+                "login_refused_reason": state.reason,
+            }
+        )
+    return {"now": current.isoformat(), "sites": site_states, "surveys": surveys}
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Show each survey's sync state and each site's login state."""
+    with database.opened(ctx.config) as engine:
+        doc = collect(engine, ctx.config)
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    for site in doc["sites"]:
+        line = f"site {site['site']} ({site['url']}, user {site['user']}): login {site['login']}"
+        if site["login"] == "refused":
+            line += f" since {site['login_refused_at']}: {site['login_refused_reason']}"
+        click.echo(line)
+    if not doc["surveys"]:
+        click.echo("no survey synced or bound yet")
+    for s in doc["surveys"]:
+        line = (
+            f"{s['site']} survey {s['survey_id']}: high water {s['high_water']}, "
+            f"pending {s['pending']}, quarantined {s['quarantined']}, "
+            f"last success {_ago(s['lag_seconds'])}"
+        )
+        if not s["bound"]:
+            line += " (no binding now)"
+        if s["failing"]:
+            line += (
+                f"; FAILING ({s['last_error_kind']}) since {s['last_error_at']}: {s['last_error']}"
+            )
+        click.echo(line)
