@@ -4,10 +4,17 @@ subprocess tests at the end)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import io
+import itertools
 import json
 import logging
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -549,3 +556,316 @@ def test_registered_short_values_are_ignored() -> None:
         assert redact("absolutely fine") == "absolutely fine"
     finally:
         forget_secrets()
+
+
+# -- the real daemon in a subprocess, against the LimeSurvey double ----------------------
+
+REPO = Path(__file__).resolve().parent.parent
+SID = 111111
+LS_PASSWORD = "Ls-pässwörd-𠮷-2024"
+WEBHOOK_SECRET = "webhook-shared-secret-for-the-subprocess"
+
+
+@dataclass
+class Live:
+    """A daemon subprocess: its HTTP address and its log lines (JSON)."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    lines: list[str]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = requests.get(self.url + "/healthz", timeout=5).json()
+        return result
+
+
+@dataclass
+class Setup:
+    tmp: Path
+    double: Any
+    db_url: str
+    config: Path
+    env: dict[str, str]
+
+
+def _write_config(
+    tmp: Path, db_url: str, ls_url: str, *, sites: list[dict[str, Any]], interval: float
+) -> Path:
+    lines = [
+        f'mappings = "{tmp / "mappings"}"',
+        "[database]",
+        f'url = "{db_url}"',
+        "[daemon]",
+        f"interval_seconds = {interval}",
+        "jitter_seconds = 0.1",
+        'listen = "127.0.0.1:0"',
+        'log_format = "json"',
+        'webhook_secret_env = "PINGYI_WEBHOOK_SECRET"',
+    ]
+    for site in sites:
+        lines += [
+            "[[sites]]",
+            f'name = "{site["name"]}"',
+            f'url = "{ls_url}"',
+            f'user = "{site.get("user", "admin")}"',
+            f'password_env = "{site["password_env"]}"',
+            'timezone = "UTC"',
+            f"surveys = [{SID}]",
+            "window = 10",
+        ]
+    path = tmp / "pingyi.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _prepare(
+    tmp: Path, db_url: str, *, extra_sites: tuple[str, ...] = (), interval: float = 3600
+) -> Setup:
+    from sync.testing.double import LimeSurveyDouble
+    from sync.testing.samples import satisfaction_rows, satisfaction_survey
+
+    shutil.copytree(REPO / "mappings", tmp / "mappings")
+    citizens = (tmp / "mappings" / "surveys" / "citizens_111111.yaml").read_text("utf-8")
+    for name in extra_sites:  # the same survey bound on another site
+        text = citizens.replace("site: district", f"site: {name}")
+        (tmp / "mappings" / "surveys" / f"{name}_111111.yaml").write_text(text, "utf-8")
+    double = LimeSurveyDouble(users={"admin": LS_PASSWORD}, timezone=dt.UTC)
+    double.add_survey(satisfaction_survey(SID))
+    double.load_responses(SID, satisfaction_rows(25, seed=3))
+    ls_url = double.start()
+    sites = [{"name": "district", "password_env": "PINGYI_TEST_LS_PASSWORD"}]
+    sites += [{"name": n, "password_env": "PINGYI_TEST_WRONG_PASSWORD"} for n in extra_sites]
+    config = _write_config(tmp, db_url, ls_url, sites=sites, interval=interval)
+    env = {
+        **os.environ,
+        "PINGYI_TEST_LS_PASSWORD": LS_PASSWORD,
+        "PINGYI_TEST_WRONG_PASSWORD": "not-the-password",
+        "PINGYI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("PINGYI_CONFIG", None)
+    env.pop("PINGYI_DATABASE_URL", None)
+    # what an operator does first (`pingyi db upgrade`, `pingyi catalogue load`), in-process
+    from sync import db
+    from sync.catalogue import load_catalogue
+    from sync.cli.catalogue import store_catalogue
+
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        store_catalogue(conn, load_catalogue(tmp / "mappings"))
+    engine.dispose()
+    return Setup(tmp, double, db_url, config, env)
+
+
+@pytest.fixture
+def live_sqlite(tmp_path: Path) -> Iterator[Setup]:
+    setup = _prepare(tmp_path, f"sqlite:///{tmp_path / 'pingyi.db'}")
+    yield setup
+    setup.double.stop()
+
+
+def _launch(setup: Setup) -> Live:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "--config", str(setup.config), "run"],
+        env=setup.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    lines: list[str] = []
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if not found and '"listening on' in line:
+                found.append(json.loads(line)["url"])
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(30) or not found:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("daemon did not start:\n" + "".join(lines))
+    return Live(proc, found[0], lines)
+
+
+def _stop(live: Live) -> int:
+    if live.proc.poll() is None:
+        live.proc.send_signal(signal.SIGTERM)
+    try:
+        return live.proc.wait(30)
+    finally:
+        if live.proc.poll() is None:
+            live.proc.kill()
+            live.proc.wait()
+        if live.proc.stderr is not None:
+            live.proc.stderr.close()
+
+
+def _count(engine: Engine, rid: int | None = None) -> int:
+    query = "SELECT count(*) FROM pingyi_response WHERE survey_id = :sid"
+    params: dict[str, Any] = {"sid": SID}
+    if rid is not None:
+        query += " AND response_id = :rid"
+        params["rid"] = rid
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(query), params).scalar() or 0)
+
+
+def _passes_at_least(live: Live, n: int) -> bool:
+    total: int = sum(s["passes"] for s in live.health()["surveys"])
+    return total >= n
+
+
+def _completed_in_double(double: Any) -> list[int]:
+    ids = double.response_ids(SID)
+    return [i for i in ids if double.get_response(SID, i).get("submitdate")]
+
+
+@pytest.mark.slow
+def test_subprocess_webhook_to_row_then_sigterm(live_sqlite: Setup) -> None:
+    setup = live_sqlite
+    engine = sa.create_engine(setup.db_url)
+    live = _launch(setup)
+    try:
+        done = _completed_in_double(setup.double)
+        assert _wait(lambda: _count(engine) == len(done), 20), "".join(live.lines)
+        [rid] = setup.double.load_responses(
+            SID,
+            [
+                {
+                    "office": "U0102",
+                    "overall": "A1",
+                    "comment": "新的一条：很好👍𠮷",
+                    "phone": "13800000000",
+                }
+            ],
+        )
+        body = json.dumps({"survey_id": SID, "response_id": rid}).encode()
+        ts = int(time.time())
+        started = time.monotonic()
+        resp = requests.post(
+            live.url + "/webhook",
+            data=body,
+            headers={
+                signing.TIMESTAMP_HEADER: str(ts),
+                signing.SIGNATURE_HEADER: signing.sign(WEBHOOK_SECRET.encode(), ts, body),
+            },
+            timeout=5,
+        )
+        assert resp.status_code == 202
+        assert _wait(lambda: _count(engine, rid) == 1, 10), "".join(live.lines)
+        latency = time.monotonic() - started
+        print(f"\nwebhook -> row in the database: {latency:.3f} s")
+        assert latency < 10.0
+        health = live.health()
+        assert health["status"] == "ok", health
+        metrics = requests.get(live.url + "/metrics", timeout=5).text
+        assert 'pingyi_webhooks_total{outcome="accepted"} 1.0' in metrics
+    finally:
+        code = _stop(live)
+    assert code == 0, "".join(live.lines)
+    # consistent after the stop: every completed response once, the cursor at the top
+    all_ids = setup.double.response_ids(SID)
+    done = _completed_in_double(setup.double)
+    assert _count(engine) == len(done)
+    with engine.connect() as conn:
+        high_water = conn.execute(
+            sa.text("SELECT high_water FROM pingyi_sync_cursor WHERE survey_id = :s"), {"s": SID}
+        ).scalar()
+        unfinished = conn.execute(
+            sa.text("SELECT count(*) FROM pingyi_sync_run WHERE finished_at IS NULL")
+        ).scalar()
+        comment = conn.execute(
+            sa.text(
+                "SELECT c.text FROM pingyi_comment c JOIN pingyi_response r "
+                "ON c.response_pk = r.id WHERE r.response_id = :rid"
+            ),
+            {"rid": rid},
+        ).scalar()
+    engine.dispose()
+    assert high_water == max(all_ids)
+    assert unfinished == 0
+    assert comment == "新的一条：很好👍𠮷"
+    text = "".join(live.lines)
+    assert LS_PASSWORD not in text
+    assert WEBHOOK_SECRET not in text
+    assert any(r["msg"] == "stopped cleanly" for r in live.records())
+
+
+@pytest.mark.slow
+def test_subprocess_refused_site_left_alone_other_site_syncs(tmp_path: Path) -> None:
+    setup = _prepare(
+        tmp_path, f"sqlite:///{tmp_path / 'pingyi.db'}", extra_sites=("branch",), interval=0.3
+    )
+    engine = sa.create_engine(setup.db_url)
+    live = _launch(setup)
+    try:
+
+        def good_passes() -> int:
+            surveys = live.health()["surveys"]
+            return sum(s["passes"] for s in surveys if s["site"] == "district")
+
+        assert _wait(lambda: good_passes() >= 3, 20), "".join(live.lines)
+        logins_then = setup.double.calls.count("get_session_key")
+        passes_then = good_passes()
+        assert _wait(lambda: good_passes() >= passes_then + 3, 20)
+        health = live.health()
+        logins_now = setup.double.calls.count("get_session_key")
+    finally:
+        code = _stop(live)
+        setup.double.stop()
+    assert code == 0
+    assert health["sites"]["branch"]["state"] == "login_refused", health
+    assert health["sites"]["district"]["state"] == "ok"
+    # no new login attempt while the good site kept syncing: the IP is never locked out
+    assert logins_now == logins_then
+    assert logins_now <= 3
+    assert _count(engine) == len(_completed_in_double(setup.double))
+    engine.dispose()
+    assert "not-the-password" not in "".join(live.lines)
+
+
+@pytest.mark.slow
+@pytest.mark.db
+def test_subprocess_two_daemons_on_postgres_take_turns(
+    tmp_path: Path, fresh_database: Callable[[str], sa.URL]
+) -> None:
+    url = fresh_database("postgresql").render_as_string(hide_password=False)
+    setup = _prepare(tmp_path, url, interval=0.2)
+    lives = [_launch(setup), _launch(setup)]
+    engine = sa.create_engine(url)
+    try:
+        for live in lives:
+            assert _wait(functools.partial(_passes_at_least, live, 3), 30)
+        setup.double.load_responses(SID, [{"office": "U0101", "overall": "A2"}])
+        done = len(_completed_in_double(setup.double))
+        assert _wait(lambda: _count(engine) == done, 20)
+    finally:
+        codes = [_stop(live) for live in lives]
+        setup.double.stop()
+    assert codes == [0, 0]
+    with engine.connect() as conn:
+        runs = conn.execute(
+            sa.text(
+                "SELECT worker, started_at, finished_at FROM pingyi_sync_run "
+                "WHERE survey_id = :s ORDER BY started_at"
+            ),
+            {"s": SID},
+        ).all()
+    engine.dispose()
+    workers = {r.worker for r in runs}
+    assert len(workers) == 2, workers  # both daemons did passes
+    # and no two passes over the survey ever overlapped in time
+    for before, after in itertools.pairwise(runs):
+        assert before.finished_at is not None
+        assert before.finished_at <= after.started_at, (before, after)
