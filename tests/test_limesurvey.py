@@ -690,3 +690,17 @@ def test_call_log_is_bounded_but_counts_everything() -> None:
     assert log.count("export_responses") == 2
     assert list(log) == ["export_responses", "export_responses", "get_summary"]
     assert log != ["export_responses", "export_responses", "get_summary"]  # 4 were made
+
+
+def test_connection_refused_is_transient_and_not_an_unanswered_login() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nobody listens there
+    url = f"http://127.0.0.1:{port}/index.php/admin/remotecontrol"
+    with _client(url, retry=RetryPolicy(attempts=4, sleep=lambda _: None)) as ls:
+        with pytest.raises(TransientError, match=r"connection failed.*refused"):
+            ls.summary(SID)
+        # no request reached a server, so the lockout guard did not stop the retries
+        assert ls.calls.count("get_session_key") == 4
