@@ -207,3 +207,37 @@ def test_hook_after_n_exports_and_calls(double: LimeSurveyDouble, rpc: Rpc) -> N
     assert 5 in [r["id"] for r in export(rpc, key, 1, 10)]
     assert 5 not in [r["id"] for r in export(rpc, key, 1, 10)]
     assert double.calls == ["get_session_key", "export_responses", "export_responses"]
+
+
+def test_cli_serves_until_interrupted() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sync",
+            "double",
+            "--port",
+            "0",
+            "--surveys",
+            "111111",
+            "--responses",
+            "5",
+            "--password",
+            "pw",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().split("url: ", 1)[1].strip()
+            rpc = Rpc(url)
+            key = rpc("get_session_key", "admin", "pw")
+            assert rpc("get_summary", key, SID)["full_responses"] == 5
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
