@@ -73,15 +73,16 @@ def _admin_engine(backend: str) -> Engine:
     return engine
 
 
-@pytest.fixture
-def fresh_database(tmp_path: Path) -> Iterator[Callable[[str], sa.URL]]:
-    """A factory: ``fresh_database(backend)`` -> the URL of a new empty database, dropped
-    when the test ends."""
-    cleanups: list[tuple[Engine, str]] = []
+class Databases:
+    """Creates empty databases on the test servers and drops them again."""
 
-    def make(backend: str) -> sa.URL:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.created: list[tuple[Engine, str]] = []
+
+    def create(self, backend: str) -> sa.URL:
         if backend == "sqlite":
-            return sa.make_url(f"sqlite:///{tmp_path / f'pingyi-{next(_counter)}.db'}")
+            return sa.make_url(f"sqlite:///{self.folder / f'pingyi-{next(_counter)}.db'}")
         admin = _admin_engine(backend)
         name = f"pingyi_test_{_RUN}_{os.getpid()}_{next(_counter)}"
         with admin.connect() as conn:
@@ -91,18 +92,27 @@ def fresh_database(tmp_path: Path) -> Iterator[Callable[[str], sa.URL]]:
                 conn.execute(
                     sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
                 )
-        cleanups.append((admin, name))
+        self.created.append((admin, name))
         return _server(backend).set(database=name)
 
-    yield make
+    def drop_all(self) -> None:
+        while self.created:
+            admin, name = self.created.pop()
+            with admin.connect() as conn:
+                if admin.dialect.name == "postgresql":
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                else:
+                    conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+            admin.dispose()
 
-    for admin, name in cleanups:
-        with admin.connect() as conn:
-            if admin.dialect.name == "postgresql":
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            else:
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
+
+@pytest.fixture
+def fresh_database(tmp_path: Path) -> Iterator[Callable[[str], sa.URL]]:
+    """A factory: ``fresh_database(backend)`` -> the URL of a new empty database, dropped
+    when the test ends."""
+    databases = Databases(tmp_path)
+    yield databases.create
+    databases.drop_all()
 
 
 @pytest.fixture(params=selected_backends())
@@ -118,12 +128,47 @@ def db_url(db_backend: str, fresh_database: Callable[[str], sa.URL]) -> str:
     return url.render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """``db_url`` migrated to head, through ``sync.db`` as the daemon does it."""
-    from sync import db
+class Migrated:
+    """One database per backend migrated to head, shared by a test session."""
 
-    made = db.make_engine(db_url)
-    db.upgrade(made)
+    def __init__(self, folder: Path) -> None:
+        self.databases = Databases(folder)
+        self.engines: dict[str, Engine] = {}
+
+    def engine(self, backend: str) -> Engine:
+        from sync import db
+
+        if backend not in self.engines:
+            made = db.make_engine(self.databases.create(backend))
+            db.upgrade(made)
+            self.engines[backend] = made
+        return self.engines[backend]
+
+    def close(self) -> None:
+        for made in self.engines.values():
+            made.dispose()
+        self.databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
+    # Migrating takes seconds on MariaDB: once per backend and session, not per test.
+    shared = Migrated(tmp_path_factory.mktemp("migrated"))
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def engine(db_backend: str, migrated: Migrated) -> Iterator[Engine]:
+    """A database at head with empty Pingyi tables, on each backend (``sync.db``'s
+    engine, as the daemon makes it).
+
+    Shared by the session's tests and emptied after each one, so do not change its
+    schema: test migrations on ``db_url``."""
+    from sync.models import Base
+
+    made = migrated.engine(db_backend)
     yield made
-    made.dispose()
+    with made.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())

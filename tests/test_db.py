@@ -195,26 +195,34 @@ def test_scorable_excludes_deleted_uncounted_and_upheld_appeals(engine: Engine) 
 
 
 @pytest.mark.db
-def test_schema_option_on_postgresql(fresh_database: Callable[[str], sa.URL]) -> None:
-    if "postgresql" not in os.environ.get("PINGYI_TEST_BACKENDS", "postgresql"):
-        pytest.skip("PostgreSQL left out by PINGYI_TEST_BACKENDS")
-    url = fresh_database("postgresql")
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_schema_option(backend: str, fresh_database: Callable[[str], sa.URL]) -> None:
+    """Tables go into the configured PostgreSQL schema / MariaDB database, created on
+    upgrade; nothing lands in the connection's default one."""
+    if backend not in os.environ.get("PINGYI_TEST_BACKENDS", backend):
+        pytest.skip(f"{backend} left out by PINGYI_TEST_BACKENDS")
+    url = fresh_database(backend)
     schema = f"records_{uuid.uuid4().hex[:6]}"
     engine = db.make_engine(url, schema=schema)
-    db.upgrade(engine)
-    assert db.is_current(engine)
-    assert pingyi_tables(engine, schema) == model_tables() | {db.VERSION_TABLE}
-    assert pingyi_tables(engine, "public") == set()
-    with engine.begin() as conn:
-        conn.execute(sa.insert(m.System), [{"code": "edu", "name": "教育系统"}])
     plain = sa.create_engine(url)
-    with plain.connect() as conn:
-        name = conn.execute(sa.text(f"SELECT name FROM {schema}.pingyi_system")).scalar_one()
-    assert name == "教育系统"
-    db.downgrade(engine, "base")
-    assert pingyi_tables(engine, schema) == {db.VERSION_TABLE}
-    plain.dispose()
-    engine.dispose()
+    try:
+        db.upgrade(engine)
+        assert db.is_current(engine)
+        assert pingyi_tables(engine, schema) == model_tables() | {db.VERSION_TABLE}
+        assert pingyi_tables(plain) == set()
+        with engine.begin() as conn:
+            conn.execute(sa.insert(m.System), [{"code": "edu", "name": "教育系统𠮷"}])
+        with plain.connect() as conn:
+            table = sa.table("pingyi_system", sa.column("name"), schema=schema)
+            assert conn.execute(sa.select(table.c.name)).scalar_one() == "教育系统𠮷"
+        db.downgrade(engine, "base")
+        assert pingyi_tables(engine, schema) == {db.VERSION_TABLE}
+    finally:
+        if backend == "mariadb":  # a database, not inside the per-test one
+            with plain.begin() as conn:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{schema}`"))
+        plain.dispose()
+        engine.dispose()
 
 
 def test_schema_option_is_refused_on_sqlite() -> None:
