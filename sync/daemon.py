@@ -267,6 +267,7 @@ class Daemon:
         self._site_by_name = {site.name: site for site in self.sites}
         self._clients: dict[str, LimeSurveyClient] = {}
         self._retries_seen: dict[str, int] = {}
+        self._gate_cleared: set[str] = set()
         self._workers: list[threading.Thread] = []
         self._daemon_lock = DaemonLock(self.engine)
         self.http: HttpServer | None = None
@@ -277,8 +278,7 @@ class Daemon:
     def from_config(cls, config: Config) -> Daemon:
         """The real parts: database, catalogue, LimeSurvey client, ``sync.pull.run_pass``."""
         from sync import catalogue as catalogue_mod
-        from sync import db
-        from sync.limesurvey import LimeSurveyClient
+        from sync import db, sites
         from sync.pull import run_pass
 
         engine = db.make_engine(config.database.url, schema=config.database.schema_)
@@ -287,10 +287,11 @@ class Daemon:
                 "the records database is not at the current schema: run `pingyi db upgrade`"
             )
         catalogue = catalogue_mod.load_catalogue(config.mappings)
-        jobs, problems = bound_surveys(config.sites, catalogue)
+        jobs = {(s.name, b.survey_id): b for s, b in sites.bindings(config, catalogue)}
+        problems = binding_problems(config.sites, catalogue)
         daemon_cfg = config.daemon
         secret = _optional_secret(daemon_cfg.webhook_secret, "webhook")
-        token_key = _optional_secret(daemon_cfg.token_hash_key, "token-hash key")
+        token_key = sites.token_key(config)
         if token_key is None and any(b.token == "hash" for b in jobs.values()):
             problems.append(
                 "a binding keeps token hashes (token: hash) but no token-hash key is "
@@ -302,11 +303,6 @@ class Daemon:
                 daemon_cfg.webhook_secret.describe(),
             )
 
-        def client_factory(site: SiteConfig) -> LimeSurveyClient:
-            password = site.password.reveal()
-            register_secret(password.get_secret_value())
-            return LimeSurveyClient(site, password)
-
         cat = catalogue
         return cls(
             engine=engine,
@@ -314,7 +310,7 @@ class Daemon:
             sites=config.sites,
             jobs=jobs,
             pass_fn=run_pass,
-            client_factory=client_factory,
+            client_factory=sites.make_client,
             interval=daemon_cfg.interval_seconds,
             jitter=daemon_cfg.jitter_seconds,
             listen=daemon_cfg.listen,
@@ -323,7 +319,7 @@ class Daemon:
             webhook_replay_seconds=daemon_cfg.webhook_replay_seconds,
             token_key=token_key,
             pending_max_age_days=daemon_cfg.pending_max_age_days,
-            gate=default_gate(engine),
+            gate=sites.DatabaseGate(engine),
             after_pass=default_after_pass(),
             catalogue_json=lambda: catalogue_mod.public_json(cat),
             problems=problems,
@@ -463,10 +459,13 @@ class Daemon:
         status.passes += 1
         status.last_success = now
         status.last_error_kind = status.last_error = status.last_error_at = None
-        if self.site_status[site.name].state != "ok":
+        if self.site_status[site.name].state != "ok" or site.name not in self._gate_cleared:
+            # also once per process: a refusal recorded before a restart (the password
+            # since fixed) must not linger in `status`
             self.site_status[site.name] = SiteStatus()
             self.metrics.site_refused.labels(site=site.name).set(0)
             self.gate.succeeded(site)
+            self._gate_cleared.add(site.name)
         if report.fetched or report.quarantined:
             log.info(
                 "site %s survey %s: %d fetched, %d new, %d updated, %d quarantined, "
@@ -624,34 +623,24 @@ class Daemon:
 # -- wiring helpers -----------------------------------------------------------------------
 
 
-def bound_surveys(
-    sites: Sequence[SiteConfig], catalogue: Catalogue
-) -> tuple[dict[SurveyKey, Binding], list[str]]:
-    """(site, survey) -> binding for every site: its listed surveys, or all bound to it."""
-    jobs: dict[SurveyKey, Binding] = {}
+def binding_problems(sites: Sequence[SiteConfig], catalogue: Catalogue) -> list[str]:
+    """What an operator should fix: listed surveys without a binding, bindings that name
+    a site the config does not have. (``sync.sites.bindings`` picks what to sync.)"""
     problems: list[str] = []
     names = {site.name for site in sites}
     for site in sites:
-        if site.surveys:
-            for sid in site.surveys:
-                binding = catalogue.bindings.get((site.name, sid))
-                if binding is None:
-                    problems.append(
-                        f"site {site.name}: survey {sid} is listed in the config but has no "
-                        "binding in mappings/surveys/ (add one or remove it from surveys)"
-                    )
-                else:
-                    jobs[(site.name, sid)] = binding
-        else:
-            for (site_name, sid), binding in catalogue.bindings.items():
-                if site_name == site.name:
-                    jobs[(site_name, sid)] = binding
+        for sid in site.surveys:
+            if (site.name, sid) not in catalogue.bindings:
+                problems.append(
+                    f"site {site.name}: survey {sid} is listed in the config but has no "
+                    "binding in mappings/surveys/ (add one or remove it from surveys)"
+                )
     for site_name, sid in catalogue.bindings:
         if site_name not in names:
             problems.append(
                 f"binding for survey {sid} names site {site_name!r}, which is not configured"
             )
-    return jobs, problems
+    return problems
 
 
 def _optional_secret(ref: Any, what: str) -> bytes | None:
@@ -664,19 +653,6 @@ def _optional_secret(ref: Any, what: str) -> bytes | None:
         return None
     register_secret(value)
     return value.encode("utf-8")
-
-
-def default_gate(engine: Engine) -> SiteGate:
-    """The database-backed gate when ``sync.sites`` provides one, else memory."""
-    try:
-        sites = importlib.import_module("sync.sites")
-    except ImportError:
-        return MemoryGate()
-    factory = getattr(sites, "DatabaseGate", None)
-    if factory is None:
-        return MemoryGate()
-    gate: SiteGate = factory(engine)
-    return gate
 
 
 def default_after_pass() -> list[AfterPass]:

@@ -33,7 +33,7 @@ from sync import signing
 from sync.bindings import Binding
 from sync.catalogue import Catalogue
 from sync.config import SiteConfig
-from sync.daemon import Daemon, MemoryGate, Schedule, bound_surveys
+from sync.daemon import Daemon, MemoryGate, Schedule, binding_problems
 from sync.errors import LoginRefused, PermanentError, TransientError
 from sync.limesurvey import LimeSurveyClient
 from sync.locks import PostgresLocker
@@ -476,15 +476,14 @@ def test_two_daemons_on_postgres_never_sync_one_survey_at_once() -> None:
     assert skipped >= 1  # they did meet, and one stood back
 
 
-def test_bound_surveys_reports_listed_but_unbound() -> None:
+def test_binding_problems_name_what_to_fix() -> None:
     bindings = {("d", 1): _binding("d", 1), ("d", 2): _binding("d", 2), ("x", 3): _binding("x", 3)}
     catalogue = cast(Catalogue, SimpleNamespace(bindings=bindings))
-    jobs, problems = bound_surveys([_site("d", surveys=(1, 9)), _site("e")], catalogue)
-    assert set(jobs) == {("d", 1)}
+    problems = binding_problems([_site("d", surveys=(1, 9)), _site("e")], catalogue)
+    assert len(problems) == 2
     assert any("survey 9" in p and "no binding" in p for p in problems)
-    assert any("'x'" in p for p in problems)
-    jobs, _ = bound_surveys([_site("d")], catalogue)
-    assert set(jobs) == {("d", 1), ("d", 2)}
+    assert any("'x'" in p and "not configured" in p for p in problems)
+    assert binding_problems([_site("d"), _site("x")], catalogue) == []
 
 
 # -- logs --------------------------------------------------------------------------------
@@ -831,7 +830,14 @@ def test_subprocess_refused_site_left_alone_other_site_syncs(tmp_path: Path) -> 
     assert logins_now == logins_then
     assert logins_now <= 3
     assert _count(engine) == len(_completed_in_double(setup.double))
+    # recorded where `pingyi status` and the next daemon read it
+    with engine.connect() as conn:
+        refused = dict(
+            conn.execute(sa.text("SELECT site, login_refused_reason FROM pingyi_site_state")).all()
+        )
     engine.dispose()
+    assert refused.get("branch")
+    assert refused.get("district") is None
     assert "not-the-password" not in "".join(live.lines)
 
 
