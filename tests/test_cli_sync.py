@@ -1,0 +1,241 @@
+"""resync, status and quarantine through click's CliRunner, against the double over real
+HTTP and a real SQLite records database, with the repository's mappings/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+from sync import catalogue as catalogue_mod
+from sync import db
+from sync.cli import cli
+from sync.cli.catalogue import store_catalogue
+from sync.limesurvey import id_ranges
+from sync.models import Response
+from sync.testing.double import LimeSurveyDouble
+from sync.testing.samples import satisfaction_rows, satisfaction_survey
+
+REPO = Path(__file__).resolve().parent.parent
+SID = 111111
+PASSWORD = "s3cret-pass-不外传"
+
+
+@dataclass
+class Setup:
+    config: Path
+    mappings: Path
+    db_url: str
+    double: LimeSurveyDouble
+    runner: CliRunner
+
+    def run(self, *args: str) -> Result:
+        return self.runner.invoke(cli, ["--config", str(self.config), *args])
+
+    def stored(self) -> int:
+        engine = db.make_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                count = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(Response)
+                    .where(Response.deleted_at.is_(None))
+                ).scalar_one()
+                return int(count)
+        finally:
+            engine.dispose()
+
+
+def write_config(path: Path, url: str, db_url: str, *, password_env: str) -> None:
+    path.write_text(
+        f"""mappings = "mappings"
+
+[database]
+url = "{db_url}"
+
+[[sites]]
+name = "district"
+url = "{url}"
+user = "admin"
+password_env = "{password_env}"
+surveys = [{SID}]
+window = 40
+timezone = "Asia/Shanghai"
+""",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(REPO / "mappings", mappings)
+    db_url = f"sqlite:///{tmp_path / 'records.db'}"
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        store_catalogue(conn, catalogue_mod.load_catalogue(mappings))
+    engine.dispose()
+    double = LimeSurveyDouble(users={"admin": PASSWORD})
+    double.add_survey(satisfaction_survey(SID))
+    rows = list(satisfaction_rows(100, seed=3, incomplete=0.1))
+    double.load_responses(SID, rows)
+    monkeypatch.setenv("PINGYI_TEST_LS_PASSWORD", PASSWORD)
+    monkeypatch.delenv("PINGYI_CONFIG", raising=False)
+    monkeypatch.delenv("PINGYI_DATABASE_URL", raising=False)
+    with double.serve() as url:
+        config = tmp_path / "pingyi.toml"
+        write_config(config, url, db_url, password_env="PINGYI_TEST_LS_PASSWORD")
+        yield Setup(config, mappings, db_url, double, CliRunner())
+
+
+def completed(double: LimeSurveyDouble) -> int:
+    return sum(
+        1
+        for rid in double.response_ids(SID)
+        if double.get_response(SID, rid).get("submitdate") is not None
+    )
+
+
+def test_resync_stores_and_reports(setup: Setup) -> None:
+    result = setup.run("resync", "--site", "district", "--survey", str(SID))
+    assert result.exit_code == 0, result.output
+    expected = completed(setup.double)
+    assert f"did insert {expected}," in result.output
+    assert setup.stored() == expected
+    again = setup.run("resync", "--survey", str(SID), "--json")
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.output)
+    (entry,) = doc["results"]
+    assert entry["ok"] is True
+    incomplete = len(setup.double.response_ids(SID)) - expected
+    assert (entry["inserted"], entry["fetched"], entry["pending"]) == (0, incomplete, incomplete)
+    waiting = [
+        rid
+        for rid in setup.double.response_ids(SID)
+        if setup.double.get_response(SID, rid)["submitdate"] is None
+    ]
+    reads = len(id_ranges(waiting, max_gap=20, max_span=40))
+    # login, the pending re-reads, one empty window, one summary: nothing else
+    assert entry["rc2_calls"] == 1 + reads + 2
+
+
+def test_dry_run_writes_nothing(setup: Setup) -> None:
+    result = setup.run("resync", "--survey", str(SID), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.output)["results"]
+    assert entry["inserted"] == completed(setup.double)
+    assert entry["dry_run"] is True
+    assert setup.stored() == 0
+
+
+def test_full_and_range_options(setup: Setup) -> None:
+    assert setup.run("resync", "--survey", str(SID)).exit_code == 0
+    done = [
+        rid
+        for rid in setup.double.response_ids(SID)
+        if setup.double.get_response(SID, rid)["submitdate"] is not None
+    ]
+    edited, deleted = done[2], done[4]
+    old = setup.double.get_response(SID, edited)["overall"]
+    setup.double.set_response(SID, edited, {"overall": "A5" if old != "A5" else "A1"})
+    setup.double.delete_response(SID, deleted)
+    full = setup.run("resync", "--survey", str(SID), "--full", "--json")
+    (entry,) = json.loads(full.output)["results"]
+    assert (entry["updated"], entry["deleted"]) == (1, 1)
+    assert setup.stored() == len(done) - 1
+    bad = setup.run("resync", "--survey", str(SID), "--full", "--from-id", "1", "--to-id", "9")
+    assert bad.exit_code == 2
+    assert "--full" in bad.output
+    ranged = setup.run("resync", "--survey", str(SID), "--from-id", "1", "--to-id", "9")
+    assert ranged.exit_code == 0, ranged.output
+
+
+def test_unknown_survey_is_a_clear_error(setup: Setup) -> None:
+    result = setup.run("resync", "--survey", "999999")
+    assert result.exit_code == 1
+    assert "no bound survey matches --survey 999999" in result.output
+
+
+def test_status_shows_cursor_pending_and_never_the_password(setup: Setup) -> None:
+    setup.run("resync", "--survey", str(SID))
+    result = setup.run("status", "--json")
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    doc = json.loads(result.output)
+    (survey,) = [s for s in doc["surveys"] if s["survey_id"] == SID]
+    ids = setup.double.response_ids(SID)
+    assert survey["high_water"] == max(ids)
+    assert survey["pending"] == len(ids) - completed(setup.double)
+    assert survey["last_success_at"] is not None
+    assert survey["failing"] is False
+    assert doc["sites"] == [
+        {
+            "site": "district",
+            "url": setup.double.url,
+            "user": "admin",
+            "login": "ok",
+            "login_refused_at": None,
+            "login_refused_reason": None,
+        }
+    ]
+    text = setup.run("status")
+    assert f"district survey {SID}: high water {max(ids)}" in text.output
+    assert PASSWORD not in text.output
+
+
+def test_quarantine_list_show_and_retry_after_the_mapping_is_fixed(setup: Setup) -> None:
+    rid = setup.double.load_responses(
+        SID,
+        [{"office": "U0107", "overall": "A1", "submitdate": "2024-03-01 10:00:00"}],
+    )[0]
+    # the survey gained an office the binding's code_map does not know
+    result = setup.run("resync", "--survey", str(SID))
+    assert "quarantine 1" in result.output
+    listed = setup.run("quarantine", "list", "--json")
+    (entry,) = json.loads(listed.output)["entries"]
+    assert entry["response_id"] == rid
+    assert entry["reason_code"] == "unknown_unit"
+    assert "U0107" in entry["reason"]
+    assert "code_map" in entry["reason"]
+    shown = setup.run("quarantine", "show", str(entry["id"]))
+    assert "reason_code: unknown_unit" in shown.output
+    assert setup.run("quarantine", "show", "999").exit_code == 1
+    # retry before the fix: still there
+    again = setup.run("quarantine", "retry", "--all")
+    assert "0 of 1 stored, 1 still quarantined" in again.output
+    binding = setup.mappings / "surveys" / "citizens_111111.yaml"
+    text = binding.read_text(encoding="utf-8")
+    binding.write_text(text.replace("    U0106: C0206", "    U0106: C0206\n    U0107: C0201"))
+    fixed = setup.run("quarantine", "retry", str(entry["id"]))
+    assert fixed.exit_code == 0, fixed.output
+    assert "1 of 1 stored" in fixed.output
+    assert "quarantine is empty" in setup.run("quarantine", "list").output
+    assert "resolved" in setup.run("quarantine", "list", "--all").output
+
+
+def test_refused_login_is_recorded_and_not_repeated(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PINGYI_TEST_LS_PASSWORD", "wrong-password")
+    first = setup.run("resync", "--survey", str(SID))
+    assert first.exit_code == 1
+    assert "login" in first.output
+    logins = setup.double.calls.count("get_session_key")
+    second = setup.run("resync", "--survey", str(SID))
+    assert second.exit_code == 1
+    assert setup.double.calls.count("get_session_key") == logins  # not even one more try
+    status = json.loads(setup.run("status", "--json").output)
+    assert status["sites"][0]["login"] == "refused"
+    assert "wrong-password" not in setup.run("status").output
+    # the password is fixed: the changed fingerprint lets the next run log in at once
+    monkeypatch.setenv("PINGYI_TEST_LS_PASSWORD", PASSWORD)
+    third = setup.run("resync", "--survey", str(SID))
+    assert third.exit_code == 0, third.output
+    assert json.loads(setup.run("status", "--json").output)["sites"][0]["login"] == "ok"
