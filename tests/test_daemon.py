@@ -832,7 +832,7 @@ def test_subprocess_refused_site_left_alone_other_site_syncs(tmp_path: Path) -> 
     assert _count(engine) == len(_completed_in_double(setup.double))
     # recorded where `pingyi status` and the next daemon read it
     with engine.connect() as conn:
-        refused = dict(
+        refused: dict[str, str | None] = dict(
             conn.execute(sa.text("SELECT site, login_refused_reason FROM pingyi_site_state")).all()
         )
     engine.dispose()
