@@ -46,9 +46,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(authorization\s*[:=]\s*)(?:\w+\s+)?[^\s,;]+"), rf"\1{REDACTED}"),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
     (re.compile(r"(?i)\bsha256=[0-9a-f]{16,}"), f"sha256={REDACTED}"),
-    # LimeSurvey session keys and tokens: 32 random letters/digits with both kinds present
+    # LimeSurvey session keys (32 characters, letters and digits, may hold ~ _ -) and
+    # tokens: at least one digit and one letter, so plain words are left alone
     (
-        re.compile(r"\b(?=[A-Za-z0-9]{0,31}\d)(?=[A-Za-z0-9]{0,31}[A-Za-z])[A-Za-z0-9]{32}\b"),
+        re.compile(
+            r"(?a)(?<![\w~-])(?=[\w~-]{0,31}\d)(?=[\w~-]{0,31}[A-Za-z])[A-Za-z0-9~_-]{32}(?![\w~-])"
+        ),
         REDACTED,
     ),
 )

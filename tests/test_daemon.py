@@ -500,7 +500,8 @@ def captured() -> Iterator[io.StringIO]:
     forget_secrets()
 
 
-SESSION_KEY = "a8Xk2mQ9pL4vR7tN1bC6dF3gH5jK0wYz"  # LimeSurvey: 32 random letters and digits
+SESSION_KEY = "a8Xk2mQ9pL4vR7tN1bC6dF3gH5jK0wYz"  # LimeSurvey: 32 random characters
+TILDE_KEY = "x~9_Lm-2QpR7tN1bC6dF3gH5jK0wYz4A"  # ... which may include ~ _ -
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
@@ -509,6 +510,7 @@ def test_logs_never_carry_a_secret(captured: io.StringIO, fmt: str) -> None:
     log = logging.getLogger("sync.test")
     log.warning("login with %s failed", "Pässw0rd-𠮷-secret")
     log.warning("rpc list_surveys(%s)", SESSION_KEY)
+    log.warning("key %s released", TILDE_KEY)
     log.warning("request: {'method': 'get_session_key', 'password': 'other-pw'}")
     log.warning("db postgresql://pingyi:dbpass@db.local/pingyi unreachable")
     log.warning("header X-Pingyi-Signature: sha256=%s", "ab" * 32)
@@ -517,7 +519,7 @@ def test_logs_never_carry_a_secret(captured: io.StringIO, fmt: str) -> None:
     except ValueError:
         log.exception("pass failed")
     out = captured.getvalue()
-    for secret in ("Pässw0rd-𠮷-secret", SESSION_KEY, "other-pw", "dbpass", "ab" * 32):
+    for secret in ("Pässw0rd-𠮷-secret", SESSION_KEY, TILDE_KEY, "other-pw", "dbpass", "ab" * 32):
         assert secret not in out
     assert out.count(REDACTED) >= 6
     assert "login with" in out
