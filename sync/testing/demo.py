@@ -157,7 +157,11 @@ COMPLAINTS: dict[str, tuple[str, ...]] = {
 #: some respondents write like this: emoji, and a name with a 4-byte CJK character
 DECORATIONS = ("😡", "👍", "🙏", "😊", "我叫𠮷田，名字里的𠮷字系统总是打不出来。", "𠮷")
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何林高罗"
-COMPANIES = ("天津市河西区鑫源商贸有限公司", "天津友谊路餐饮管理有限公司", "天津梅江建筑工程有限公司")
+COMPANIES = (
+    "天津市河西区鑫源商贸有限公司",
+    "天津友谊路餐饮管理有限公司",
+    "天津梅江建筑工程有限公司",
+)
 
 
 def _label(scale: Scale, code: str) -> str:
@@ -281,7 +285,11 @@ def build_survey(catalogue: Catalogue, binding: Binding) -> DemoSurvey:
             ]
             rated.append(
                 QuestionSpec(
-                    rating.question, "F", "请对以下各方面进行评价", answers=options, subquestions=subs
+                    rating.question,
+                    "F",
+                    "请对以下各方面进行评价",
+                    answers=options,
+                    subquestions=subs,
                 )
             )
             rows = "; ".join(f"{code}={dim}" for code, dim in rating.subquestions.items())
