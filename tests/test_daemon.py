@@ -772,6 +772,8 @@ def test_subprocess_webhook_to_row_then_sigterm(live_sqlite: Setup) -> None:
         assert health["status"] == "ok", health
         metrics = requests.get(live.url + "/metrics", timeout=5).text
         assert 'pingyi_webhooks_total{outcome="accepted"} 1.0' in metrics
+        public = requests.get(live.url + "/catalogue.json", timeout=5).json()
+        assert any(u["code"] == "C0201" for u in public["units"])
     finally:
         code = _stop(live)
     assert code == 0, "".join(live.lines)
