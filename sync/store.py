@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from sync.errors import PingyiError, TransientError
+from sync.errors import ConfigError, PingyiError, TransientError
 from sync.map import Mapped, Rejected
 from sync.models import (
     Comment,
@@ -132,6 +132,14 @@ def call(fn: Callable[[], T], policy: RetryPolicy | None = None) -> T:
     def attempt() -> T:
         try:
             return fn()
+        except sa_exc.IntegrityError as exc:
+            # every code the records refer to is in the catalogue tables, unless the
+            # catalogue changed and was not loaded into the database
+            raise ConfigError(
+                "the records database refused a response that refers to a code it does not "
+                f"know ({str(exc.orig)[:200]}): run `pingyi catalogue load` after changing "
+                "mappings/"
+            ) from None
         except sa_exc.DBAPIError as exc:
             if _is_transient(exc):
                 raise TransientError(

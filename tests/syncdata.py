@@ -58,7 +58,12 @@ CATALOGUE_DOC: dict[str, Any] = {
             "name": "2022年民主评议政风行风",
             "year": 2022,
             "scale": "five_level",
-            "groups": {"citizens": {"weight": 1.0}},
+            "groups": {
+                "citizens": {
+                    "weight": 1.0,
+                    "dimension_weights": {"overall": 0.4, "attitude": 0.3, "efficiency": 0.3},
+                }
+            },
             "systems": ["edu", "health"],
         }
     },
@@ -210,6 +215,9 @@ def double_row(rid: int, *, completed: bool = True, **overrides: str | None) -> 
     row["id"] = rid
     row["submitdate"] = "2024-03-01 10:15:30" if completed else None
     row["lastpage"] = None if completed else 1
+    # fixed dates: two doubles loaded at different times hold the same responses
+    row["startdate"] = "2024-03-01 10:05:00"
+    row["datestamp"] = "2024-03-01 10:15:30"
     return row
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sync import store
-from sync.errors import TransientError
+from sync.errors import ConfigError, TransientError
 from sync.map import Mapped, Rejected, map_row
 from sync.models import Comment, Observation, Quarantine, Response, SyncCursor, SyncPending
 from sync.retry import RetryPolicy
@@ -199,6 +199,12 @@ def test_a_failing_window_leaves_nothing_behind(db: Engine) -> None:
     broken = Mapped(bad.response, broken_obs, bad.comments, bad.content_hash)
     with pytest.raises(sa.exc.IntegrityError):
         store.write_window(db, store.Window(KEY, mapped=[broken], seen=[1], high_water=1, now=NOW))
+    with pytest.raises(ConfigError, match="pingyi catalogue load"):
+        store.call(
+            lambda: store.write_window(
+                db, store.Window(KEY, mapped=[broken], seen=[1], high_water=1, now=NOW)
+            )
+        )
     state = dump(db)
     assert state["responses"] == []
     assert state["cursor"] == []
