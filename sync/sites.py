@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import requests
 import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
@@ -185,3 +186,77 @@ def session(
         raise
     if client.logins:
         gate.succeeded(site)
+
+
+# -- doctor ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # "reachable" | "rc2" | "login"
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def probe_rc2(site: SiteConfig) -> list[Finding]:
+    """Is the site reachable, and does it speak JSON-RPC? Asked with
+    ``release_session_key`` on a made-up key, which LimeSurvey always answers "OK" and
+    which is no login: nothing counts towards the IP lockout."""
+    body = {"method": "release_session_key", "params": ["pingyi-doctor-probe"], "id": 1}
+    try:
+        reply = requests.post(
+            site.url, json=body, timeout=(site.connect_timeout, min(site.read_timeout, 30.0))
+        )
+    except requests.RequestException as exc:
+        return [
+            Finding(
+                "reachable",
+                False,
+                f"site {site.name}: no connection to {site.url} ({type(exc).__name__})",
+                "check the url in pingyi.toml, the network and that LimeSurvey is running",
+            )
+        ]
+    found = [Finding("reachable", True, f"site {site.name}: {site.url} answers")]
+    try:
+        answer = reply.json()
+    except ValueError:
+        answer = None
+    if reply.status_code == 200 and isinstance(answer, dict) and answer.get("result") == "OK":
+        found.append(Finding("rc2", True, f"site {site.name}: RemoteControl 2 (JSON-RPC) is on"))
+    else:
+        found.append(
+            Finding(
+                "rc2",
+                False,
+                f"site {site.name}: HTTP {reply.status_code}, not a JSON-RPC answer",
+                "in LimeSurvey: Global settings > Interfaces > RPC interface enabled: JSON-RPC; "
+                "and check the url ends in /index.php/admin/remotecontrol",
+            )
+        )
+    return found
+
+
+def check_login(engine: Engine, site: SiteConfig) -> Finding:
+    """ONE login, and none at all while the site is in the refused state."""
+    gate = DatabaseGate(engine)
+    allowed, why = gate.allowed(site)
+    if not allowed:
+        return Finding(
+            "login",
+            False,
+            f"site {site.name}: not trying: {why}",
+            "fix the user or password (the next attempt is made at once), or wait",
+        )
+    try:
+        with session(engine, site, retry=RetryPolicy(attempts=1)) as client:
+            client.login()
+    except LoginRefused as exc:
+        return Finding(
+            "login",
+            False,
+            f"site {site.name}: {exc.reason}",
+            "fix the user or password; no more attempts are made until then "
+            "(three refusals lock this IP out of LimeSurvey for 10 minutes)",
+        )
+    return Finding("login", True, f"site {site.name}: login as {site.user} works")

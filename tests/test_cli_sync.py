@@ -239,3 +239,31 @@ def test_refused_login_is_recorded_and_not_repeated(
     third = setup.run("resync", "--survey", str(SID))
     assert third.exit_code == 0, third.output
     assert json.loads(setup.run("status", "--json").output)["sites"][0]["login"] == "ok"
+
+
+def test_doctor_checks_sites_without_burning_logins(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok = setup.run("doctor")
+    assert "OK   limesurvey reachable" in ok.output
+    assert "RemoteControl 2 (JSON-RPC) is on" in ok.output
+    assert "OK   limesurvey login: site district: login as admin works" in ok.output
+    monkeypatch.setenv("PINGYI_TEST_LS_PASSWORD", "wrong-password")
+    first = setup.run("doctor")
+    assert first.exit_code == 1
+    assert "FAIL limesurvey login" in first.output
+    logins = setup.double.calls.count("get_session_key")
+    again = setup.run("doctor")
+    assert "not trying" in again.output
+    assert setup.double.calls.count("get_session_key") == logins
+    assert "wrong-password" not in again.output
+
+
+def test_doctor_says_when_rc2_is_off(setup: Setup, tmp_path: Path) -> None:
+    text = setup.config.read_text(encoding="utf-8")
+    assert setup.double.url is not None
+    wrong = setup.double.url.replace("/admin/remotecontrol", "/admin/nothing")
+    setup.config.write_text(text.replace(setup.double.url, wrong), encoding="utf-8")
+    result = setup.run("doctor")
+    assert "FAIL limesurvey reachable" in result.output
+    assert "not a JSON-RPC answer" in result.output

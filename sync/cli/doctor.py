@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -86,6 +87,32 @@ def check_migrations(ctx: Context) -> Outcome:
         f"database at {have}, this version needs {', '.join(sorted(heads))}",
         "run pingyi db upgrade",
     )
+
+
+def _site_outcome(findings: list[Any]) -> Outcome:
+    failed = [f for f in findings if not f.ok]
+    if not findings:
+        return Outcome(True, "no sites configured")
+    if failed:
+        return Outcome(False, "; ".join(f.detail for f in failed), failed[0].fix)
+    return Outcome(True, "; ".join(f.detail for f in findings))
+
+
+@check("limesurvey reachable", needs=("config",))
+def check_limesurvey(ctx: Context) -> Outcome:
+    """Reachable and RC2 on, per site, without a login (helper G1, sync.sites)."""
+    from sync import sites
+
+    return _site_outcome([f for site in ctx.config.sites for f in sites.probe_rc2(site)])
+
+
+@check("limesurvey login", needs=("limesurvey reachable", "migrations"))
+def check_limesurvey_login(ctx: Context) -> Outcome:
+    """ONE login per site; none while a site is in the refused state (sync.sites)."""
+    from sync import sites
+
+    with database.opened(ctx.config) as engine:
+        return _site_outcome([sites.check_login(engine, site) for site in ctx.config.sites])
 
 
 def run_checks(ctx: Context) -> list[tuple[str, Outcome]]:
