@@ -50,8 +50,11 @@ plugin:
 
 test: lint types alembic-check php pytest
 
+# figures in bench/README.md; needs PostgreSQL on 127.0.0.1:5432 (BENCH_PG='' skips it)
+BENCH_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench --pg '$(BENCH_PG)' --json bench/last-run.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache pingyi.db

@@ -1,0 +1,1 @@
+"""Benchmarks of the sync against the LimeSurvey double: ``python -m bench`` (see README)."""

@@ -1,0 +1,161 @@
+"""``python -m bench``: the sync's figures, measured as ratios within ONE run.
+
+(a) a full sync of N responses (10 rated items and a comment each) from the LimeSurvey
+    double into SQLite and into a fresh PostgreSQL database, against the floor (fetching
+    and decoding the same windows, storing nothing) and against what a user would write
+    (citric + pandas ``DataFrame.to_sql``);
+(b) the peak memory of a sync of N and of 4N responses (``ru_maxrss`` of the process);
+(c) an idle pass over N synced responses (RC2 calls, time), and one with 10 new ones.
+
+The double runs here; every measured piece runs in its own process (``bench.child``).
+Needs the ``bench`` extra (pandas): ``pip install -e '.[bench]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def child(mode: str, url: str, password: str, **options: Any) -> dict[str, Any]:
+    args = [sys.executable, "-m", "bench.child", mode, "--url", url]
+    for name, value in options.items():
+        args += [f"--{name}", str(value)]
+    env = {**os.environ, common.PASSWORD_ENV: password}
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, check=False, cwd=common.ROOT
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench.child {mode} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@contextlib.contextmanager
+def fresh_postgres(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one run, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"pingyi_bench_{os.getpid()}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8'"))
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def rate(r: dict[str, Any]) -> str:
+    rows = r.get("rows", 0)
+    return f"{r['seconds']:.2f} s, {rows / r['seconds']:,.0f} rows/s" if r["seconds"] else "-"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--n", type=int, default=100_000, help="responses for (a) and (c)")
+    parser.add_argument("--big", type=int, default=400_000, help="responses for (b)'s 2nd run")
+    parser.add_argument("--pg", default=PG_ADMIN, help="PostgreSQL admin URL ('' to skip)")
+    parser.add_argument("--window", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    say = print
+    cat = common.catalogue()
+    password = secrets.token_urlsafe(18)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "n": args.n,
+        "window": args.window,
+    }
+    say(f"bench: {args.n:,} responses, window {args.window}, {results['machine']}")
+    with tempfile.TemporaryDirectory(prefix="pingyi-bench-") as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        double = common.double_with(cat, args.n, password)
+        say(f"  double loaded in {time.perf_counter() - t:.1f} s")
+        with double.serve() as url:
+            opts: dict[str, Any] = {"window": args.window}
+            # a first export warms the double's per-row JSON cache, as a long-running
+            # LimeSurvey's own caches would be; every measured run then sees the same server
+            child("floor", url, password, n=args.n, **opts)
+            floor = child("floor", url, password, n=args.n, **opts)
+            results["floor"] = floor
+            say(f"(a) floor (fetch + decode, no store): {rate(floor)}")
+            sqlite_url = f"sqlite:///{work / 'bench.db'}"
+            lite = child("sync", url, password, db=sqlite_url, **opts)
+            results["sqlite"] = lite
+            say(
+                f"    sync into SQLite:     {rate(lite)}  = "
+                f"{lite['seconds'] / floor['seconds']:.2f}x floor (goal <= 1.5x), "
+                f"{lite['rc2_calls']} RC2 calls"
+            )
+            if args.pg:
+                with fresh_postgres(args.pg) as pg_url:
+                    pg = child("sync", url, password, db=pg_url, **opts)
+                    results["postgres"] = pg
+                    say(
+                        f"    sync into PostgreSQL: {rate(pg)}  = "
+                        f"{pg['seconds'] / floor['seconds']:.2f}x floor (goal <= 2x)"
+                    )
+                    pdpg = child("pandas", url, password, db=pg_url)
+                    results["pandas_postgres"] = pdpg
+                    say(f"    citric + pandas to_sql into PostgreSQL: {rate(pdpg)}")
+            pdl = child("pandas", url, password, db=f"sqlite:///{work / 'pandas.db'}")
+            results["pandas_sqlite"] = pdl
+            say(f"    citric + pandas to_sql into SQLite:     {rate(pdl)}")
+
+            idle = child("pass", url, password, db=sqlite_url, **opts)
+            results["idle"] = idle
+            double.load_responses(
+                common.SURVEY_ID, common.rows(common.survey(cat), 10, seed=9, start=args.n)
+            )
+            ten = child("pass", url, password, db=sqlite_url, **opts)
+            results["ten_new"] = ten
+            say(
+                f"(c) idle pass over {args.n:,}: {idle['rc2_calls']} RC2 calls (goal <= 2), "
+                f"{idle['seconds'] * 1000:.0f} ms; 10 new: {ten['rows']} stored, "
+                f"{ten['rc2_calls']} RC2 calls, {ten['seconds'] * 1000:.0f} ms"
+            )
+        del double
+        if args.big:
+            big_double = common.double_with(cat, args.big, password)
+            with big_double.serve() as url:
+                big = child("sync", url, password, db=f"sqlite:///{work / 'big.db'}", **opts)
+            del big_double
+            results["big"] = big
+            small_mb, big_mb = lite["max_rss_mb"], big["max_rss_mb"]
+            say(
+                f"(b) peak memory: sync of {args.n:,}: {small_mb:.0f} MB, of {args.big:,}: "
+                f"{big_mb:.0f} MB ({(big_mb / small_mb - 1) * 100:+.1f}%; goal within 10%, "
+                f"< 150 MB); the {args.big:,} sync ran at {rate(big)}"
+            )
+    say("(d) webhook-to-row p95: not measured by this script (see bench/README.md)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

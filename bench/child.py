@@ -1,0 +1,127 @@
+"""One measured piece of work, in its own process (``python -m bench.child MODE ...``).
+
+The LimeSurvey double runs in the parent; the work measured here runs alone in this
+process, so its time is not shared with the double's JSON encoding (one GIL each) and its
+peak memory (``ru_maxrss``) is the sync's own. Prints one JSON object.
+
+Modes: ``floor`` (fetch and decode every window, store nothing), ``sync`` (a full
+``run_pass`` into ``--db``), ``pass`` (one more pass on an already synced ``--db``, after
+logging in, so only the pass's own RC2 calls count), ``pandas`` (what a user would write:
+citric's export of the whole survey, a DataFrame, ``to_sql``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+from bench import common
+
+
+def _password() -> str:
+    value = os.environ.get(common.PASSWORD_ENV)
+    if not value:
+        raise SystemExit(f"set {common.PASSWORD_ENV} (the double's password) in the environment")
+    return value
+
+
+def floor(url: str, n: int, window: int) -> dict[str, Any]:
+    from sync.limesurvey import LimeSurveyClient
+
+    site = common.site(url, window)
+    with LimeSurveyClient(site, common.secret(_password())) as client:
+        client.login()
+        started = time.perf_counter()
+        rows = 0
+        lo = 1
+        while True:
+            got = client.export_window(common.SURVEY_ID, lo, lo + window - 1)
+            if not got and lo > n:
+                break
+            rows += len(got)
+            lo += window
+        seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": seconds}
+
+
+def _engine(db: str) -> Any:
+    from sync import db as database
+    from sync.cli.catalogue import store_catalogue
+
+    engine = database.make_engine(db)
+    database.upgrade(engine)
+    with engine.begin() as conn:
+        store_catalogue(conn, common.catalogue())
+    return engine
+
+
+def sync(url: str, db: str, window: int) -> dict[str, Any]:
+    from sync.limesurvey import LimeSurveyClient
+    from sync.pull import run_pass
+
+    engine = _engine(db)
+    cat = common.catalogue()
+    site = common.site(url, window)
+    try:
+        with LimeSurveyClient(site, common.secret(_password())) as client:
+            client.login()
+            started = time.perf_counter()
+            report = run_pass(engine, client, site, common.binding(), cat, kind="bench")
+            seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    return {
+        "rows": report.inserted,
+        "fetched": report.fetched,
+        "seconds": seconds,
+        "rc2_calls": report.rc2_calls,
+        "windows": report.windows,
+    }
+
+
+def pandas(url: str, db: str) -> dict[str, Any]:
+    citric = importlib.import_module("citric")
+    pd: Any = importlib.import_module("pandas")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db)
+    try:
+        with citric.Client(url, common.USER, _password()) as client:
+            started = time.perf_counter()
+            raw = client.export_responses(common.SURVEY_ID, file_format="json")
+            frame = pd.DataFrame(json.loads(raw)["responses"])
+            frame.to_sql("bench_pandas_responses", engine, if_exists="replace", index=False)
+            seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    return {"rows": len(frame), "seconds": seconds}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.child")
+    parser.add_argument("mode", choices=("floor", "sync", "pass", "pandas"))
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--db", default="")
+    parser.add_argument("--n", type=int, default=0)
+    parser.add_argument("--window", type=int, default=1000)
+    args = parser.parse_args(argv)
+    if args.mode == "floor":
+        out = floor(args.url, args.n, args.window)
+    elif args.mode in ("sync", "pass"):
+        out = sync(args.url, args.db, args.window)
+    else:
+        out = pandas(args.url, args.db)
+    # Linux reports kilobytes
+    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
