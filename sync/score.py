@@ -676,7 +676,7 @@ def _work_scores(conn: Connection, campaign: str) -> dict[str, Fraction]:
     return {unit: exact(score) for unit, score in rows}
 
 
-def _campaign(catalogue: Catalogue, code: str) -> Campaign:
+def campaign_of(catalogue: Catalogue, code: str) -> Campaign:
     try:
         return catalogue.campaigns[code]
     except KeyError:
@@ -698,7 +698,7 @@ def refresh(
     Gives exactly the tables ``rebuild`` gives, provided the other units' results were
     current (they are whenever every change went through ``refresh``)."""
     started = time.perf_counter()
-    campaign = _campaign(catalogue, campaign_code)
+    campaign = campaign_of(catalogue, campaign_code)
     rules = rules_for(campaign)
     scope = {u.code: u.system for u in catalogue.campaign_units(campaign_code)}
     targets = set(scope) if units is None else set(units) & set(scope)
@@ -914,7 +914,7 @@ def import_work(
     engine: Engine, catalogue: Catalogue, campaign_code: str, path: Path, *, entered_by: str
 ) -> set[str]:
     """Store the work-assessment scores of a CSV; returns the units to refresh."""
-    _campaign(catalogue, campaign_code)
+    campaign_of(catalogue, campaign_code)
     scores = read_work_csv(catalogue, path)
     rows = [
         {
