@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -325,8 +324,8 @@ def map_row(
     return Mapped(response, observations, comments, content_hash(response, observations, comments))
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else "-"
 
 
 def content_hash(
@@ -334,29 +333,26 @@ def content_hash(
     observations: list[ObservationRecord],
     comments: list[CommentRecord],
 ) -> str:
-    """SHA-256 over a canonical JSON of everything the records keep for a response.
+    """SHA-256 over everything the records keep for a response, in a fixed order.
 
     Stable across runs and processes (fixed field order, items sorted, UTC ISO times),
-    so equal content means equal hash. Built by hand, not with ``asdict``: this runs
-    once per response on the hot path."""
+    so equal content means equal hash. Fields are joined with control characters that
+    cannot occur in a code and are escaped in text (``repr``), so two different contents
+    never join to the same string. Built by hand: this runs once per response on the
+    hot path."""
     r = response
-    doc = [
-        [r.site, r.survey_id, r.response_id, r.campaign, r.group, r.unit],
-        [_iso(r.submitted_at), r.time_unknown, _iso(r.started_at), r.language, r.token_hash],
-        sorted(
-            [
-                o.item,
-                o.dimension,
-                o.raw_code,
-                o.level,
-                o.points,
-                o.counted,
-                o.satisfied,
-                o.dissatisfied,
-            ]
-            for o in observations
-        ),
-        sorted([c.item, c.dimension or "", c.text] for c in comments),
+    parts = [
+        f"{r.site}\x1f{r.survey_id}\x1f{r.response_id}\x1f{r.campaign}\x1f{r.group}\x1f{r.unit}",
+        f"{_iso(r.submitted_at)}\x1f{r.time_unknown}\x1f{_iso(r.started_at)}\x1f"
+        f"{r.language!r}\x1f{r.token_hash}",
     ]
-    blob = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    parts.extend(
+        sorted(
+            f"{o.item}\x1f{o.dimension}\x1f{o.raw_code}\x1f{o.level}\x1f{o.points!r}\x1f"
+            f"{o.counted:d}{o.satisfied:d}{o.dissatisfied:d}"
+            for o in observations
+        )
+    )
+    parts.append("\x1d")
+    parts.extend(sorted(f"{c.item}\x1f{c.dimension}\x1f{c.text!r}" for c in comments))
+    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
