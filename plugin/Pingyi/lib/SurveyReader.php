@@ -6,8 +6,8 @@ namespace Pingyi;
 
 /**
  * Reads one survey out of LimeSurvey's models into the plain snapshot the Validator and
- * the ManifestBuilder take. The only lib class that touches LimeSurvey, through four
- * model calls (findByPk, findAllByAttributes) that the tests replace with a stand-in.
+ * the ManifestBuilder take. The only lib class that touches LimeSurvey, through a few
+ * model calls (findByPk, findAllByAttributes, resetScope) that the tests replace with a stand-in.
  */
 final class SurveyReader
 {
@@ -57,7 +57,10 @@ final class SurveyReader
                 $answers[(int) $a->qid][] = (string) $a->code;
             }
             $names = [QuestionRoles::ROLE_ATTRIBUTE, QuestionRoles::DIMENSION_ATTRIBUTE];
-            foreach (\QuestionAttribute::model()->findAllByAttributes(['qid' => $qids, 'attribute' => $names]) as $attr) {
+            // resetScope(): QuestionAttribute's default scope indexes rows by attribute name,
+            // which keeps one question's pingyiRole out of all (seen on a real 6.2.1)
+            $found = \QuestionAttribute::model()->resetScope()->findAllByAttributes(['qid' => $qids, 'attribute' => $names]);
+            foreach ($found as $attr) {
                 // non-i18n attributes have language null or ''; keep the first value met
                 $attributes[(int) $attr->qid][(string) $attr->attribute] ??= (string) $attr->value;
             }

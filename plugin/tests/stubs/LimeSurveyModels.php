@@ -1,7 +1,10 @@
 <?php
 
 // A stand-in for the few LimeSurvey model calls SurveyReader makes (findByPk,
-// findAllByAttributes with IN lists and an order), over rows a test puts in StubTables.
+// findAllByAttributes with IN lists and an order, resetScope), over rows a test puts in
+// StubTables. A model with an INDEX constant keeps LimeSurvey's defaultScope "index": one
+// record per value of that column, the last one found (QuestionAttribute's is 'attribute',
+// so a query over several questions loses all but one question's value of each attribute).
 
 declare(strict_types=1);
 
@@ -15,6 +18,8 @@ abstract class StubModel
 {
     /** @var array<string, mixed> */
     private $row;
+    /** @var bool */
+    private $scoped = true;
 
     /** @param array<string, mixed> $row */
     public function __construct(array $row = [])
@@ -37,6 +42,13 @@ abstract class StubModel
     public static function model()
     {
         return new static();
+    }
+
+    /** @return static the model without its default scope (CActiveRecord::resetScope) */
+    public function resetScope()
+    {
+        $this->scoped = false;
+        return $this;
     }
 
     /** @return static|null */
@@ -71,6 +83,13 @@ abstract class StubModel
                 return $a[$key] <=> $b[$key];
             });
         }
+        if ($this->scoped && defined(static::class . '::INDEX')) {
+            $indexed = [];
+            foreach ($out as $row) {
+                $indexed[(string) $row[static::INDEX]] = $row;
+            }
+            $out = array_values($indexed);
+        }
         return array_map(static function (array $row) {
             return new static($row);
         }, $out);
@@ -100,4 +119,6 @@ final class Answer extends StubModel
 final class QuestionAttribute extends StubModel
 {
     public const PK = 'qaid';
+    /** LimeSurvey's QuestionAttribute::defaultScope(): ['index' => 'attribute'] */
+    public const INDEX = 'attribute';
 }
