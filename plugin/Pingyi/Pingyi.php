@@ -48,6 +48,7 @@ class Pingyi extends PluginBase
     {
         $this->subscribe('beforeSurveySettings');
         $this->subscribe('newSurveySettings');
+        $this->subscribe('beforeControllerAction');
         $this->subscribe('newQuestionAttributes');
         $this->subscribe('beforeQuestionAttributeSave');
         $this->subscribe('beforeSurveyActivate');
@@ -188,11 +189,42 @@ class Pingyi extends PluginBase
     public function newSurveySettings()
     {
         $event = $this->getEvent();
-        $sid = (int) $event->get('survey');
-        if (!Permission::model()->hasSurveyPermission($sid, 'surveysettings', 'update')) {
+        $this->saveSurveySettings((int) $event->get('survey'), (array) $event->get('settings'));
+    }
+
+    /**
+     * LimeSurvey 6.2.1 (build 230807) never delivers newSurveySettings: the survey updater
+     * dispatches it on a second, empty PluginManager that its DI container builds (DI.php
+     * registers the global name "PluginManager", GeneralSettings asks for
+     * LimeSurvey\PluginManager\PluginManager). Seen on a real 6.2.1: the form answers
+     * success and nothing is stored. So the plugin takes its own fields from the same POST
+     * before the action runs (CSRF is already checked by then); where the event does
+     * arrive, it stores the same values a second time.
+     */
+    public function beforeControllerAction()
+    {
+        $event = $this->getEvent();
+        if ($event->get('controller') !== 'admin' || $event->get('action') !== 'database') {
             return;
         }
-        foreach ((array) $event->get('settings') as $name => $value) {
+        $request = App()->getRequest();
+        if (!$request->getIsPostRequest() || $request->getPost('action') !== 'updatesurveylocalesettings') {
+            return;
+        }
+        $posted = $request->getPost('plugin');
+        $mine = is_array($posted) ? ($posted[get_class($this)] ?? null) : null;
+        if (is_array($mine)) {
+            $this->saveSurveySettings((int) $request->getPost('sid'), $mine);
+        }
+    }
+
+    /** @param array<string, mixed> $settings */
+    private function saveSurveySettings(int $sid, array $settings): void
+    {
+        if ($sid <= 0 || !Permission::model()->hasSurveyPermission($sid, 'surveysettings', 'update')) {
+            return;
+        }
+        foreach ($settings as $name => $value) {
             if (in_array($name, self::SURVEY_KEYS, true)) {
                 $this->set($name, is_string($value) ? trim($value) : $value, 'Survey', $sid);
             }
