@@ -9,10 +9,12 @@
 $errors = array_filter($problems, static function (array $p): bool {
     return $p['severity'] === 'error';
 });
+// a survey Pingyi is not enabled for is not "complete", whatever else is set
+$enabled = !in_array('not_enabled', array_column($problems, 'code'), true);
 ?>
 <div class="pingyi-check">
     <h4><?= CHtml::encode(\Pingyi\Messages::text('validation_title', $lang)) ?></h4>
-    <?php if (!$errors) : ?>
+    <?php if (!$errors && $enabled) : ?>
         <div class="alert alert-success"><?= CHtml::encode(\Pingyi\Messages::text('validation_ok', $lang)) ?></div>
     <?php endif; ?>
     <?php if ($problems) : ?>
