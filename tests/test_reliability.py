@@ -4,13 +4,16 @@ quarantine, pending ids and the cursor). Sizes are kept small for CI."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from sync import db
 from sync.errors import PingyiError
 from sync.models import Comment, Observation, Quarantine, Response, SyncCursor, SyncPending
 from sync.pull import run_pass
+from sync.retry import retry_count
 from sync.testing.double import LimeSurveyDouble
 from sync.testing.faults import Faults
 from tests.syncdata import (
@@ -280,3 +284,95 @@ def _write_mappings(root: Path) -> None:
     (mappings / "surveys" / "citizens.yaml").write_text(
         yaml.safe_dump(BINDING_DOC, allow_unicode=True), encoding="utf-8"
     )
+
+
+class Proxy:
+    """A TCP proxy on loopback that can cut every connection and refuse new ones for a
+    while: a database server that went away and came back."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self.cuts = 0
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def outage(self, seconds: float) -> None:
+        self.up.clear()
+        self.cuts += 1
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        threading.Timer(seconds, self.up.set).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.slow
+def test_postgresql_outage_mid_pass_is_waited_out(
+    fresh_database: Callable[[str], sa.URL],
+    expected: dict[str, list[tuple[Any, ...]]],
+) -> None:
+    url = fresh_database("postgresql")
+    proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    via_proxy = url.set(host="127.0.0.1", port=proxy.port)
+    engine = db.make_engine(via_proxy)
+    db.upgrade(engine)
+    load_catalogue_rows(engine, make_catalogue())
+    double = make_double(SID)
+    double.load_responses(SID, survey_rows())
+    # two outages, mid-pass, while windows are being written
+    double.after_exports(5, lambda _d: proxy.outage(1.5))
+    double.after_exports(15, lambda _d: proxy.outage(1.0))
+    retried = retry_count("database")
+    try:
+        with double.serve() as ls_url:
+            site = make_site(ls_url, window=100)
+            with make_client(site) as client:
+                report = run_pass(engine, client, site, make_binding(), make_catalogue())
+        assert proxy.cuts == 2
+        assert retry_count("database") > retried  # the pass did meet the outage
+        assert report.high_water == N
+        assert dump(engine) == expected
+    finally:
+        engine.dispose()
+        proxy.close()
