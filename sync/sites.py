@@ -132,7 +132,11 @@ class DatabaseGate:
             return True, None
         refused_at: dt.datetime = row[0]
         reason, then = row[1], row[2]
-        if login_allowed(refused_at, then, self._fingerprint(site), site.login_backoff_seconds):
+        try:
+            now_fingerprint = self._fingerprint(site)
+        except ConfigError as exc:
+            return False, str(exc)  # no password to try with anyway
+        if login_allowed(refused_at, then, now_fingerprint, site.login_backoff_seconds):
             return True, None
         until = refused_at + dt.timedelta(seconds=site.login_backoff_seconds)
         return False, (

@@ -210,24 +210,7 @@ def test_kill_minus_nine_mid_sync_then_restart(
     # a slow LimeSurvey, so that the kills land inside the sync, between and in windows
     double.faults = Faults(rate=0.0, latency=(0.01, 0.05), seed=1)
     engine = fresh_engine(tmp_path / "crash.db")
-    config = tmp_path / "pingyi.toml"
-    config.write_text(
-        f"""mappings = "{tmp_path / "mappings"}"
-
-[database]
-url = "sqlite:///{tmp_path / "crash.db"}"
-
-[[sites]]
-name = "district"
-url = "{url}"
-user = "admin"
-password_env = "PINGYI_TEST_LS_PASSWORD"
-window = 50
-timezone = "UTC"
-""",
-        encoding="utf-8",
-    )
-    _write_mappings(tmp_path)
+    config = _write_config(tmp_path, url, tmp_path / "crash.db")
     rng = random.Random(int(os.environ.get("PINGYI_CRASH_SEED", "11")))
     kills = 0
     for _ in range(5):
@@ -242,6 +225,50 @@ timezone = "UTC"
     assert final.returncode == 0, err.decode()
     assert kills >= 3, "the sync finished before most kills: make it slower"
     assert dump(engine) == expected
+    engine.dispose()
+
+
+def _write_config(root: Path, url: str, database: Path) -> Path:
+    config = root / "pingyi.toml"
+    config.write_text(
+        f"""mappings = "{root / "mappings"}"
+
+[database]
+url = "sqlite:///{database}"
+
+[[sites]]
+name = "district"
+url = "{url}"
+user = "admin"
+password_env = "PINGYI_TEST_LS_PASSWORD"
+window = 50
+timezone = "UTC"
+""",
+        encoding="utf-8",
+    )
+    _write_mappings(root)
+    return config
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_window_commits_and_exits_0(
+    tmp_path: Path, served_double: tuple[LimeSurveyDouble, str]
+) -> None:
+    double, url = served_double
+    double.faults = Faults(rate=0.0, latency=(0.02, 0.05), seed=2)
+    engine = fresh_engine(tmp_path / "term.db")
+    config = _write_config(tmp_path, url, tmp_path / "term.db")
+    proc = _resync(config)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "[stopped]" in out.decode(), out.decode()
+    state = dump(engine)
+    (cursor,) = state["cursor"]
+    assert 0 < cursor[2] < N
+    # everything up to the committed high water is in, nothing above it
+    assert all(r[2] <= cursor[2] for r in state["responses"])
     engine.dispose()
 
 
