@@ -1,0 +1,158 @@
+"""``python -m bench.results_rebuild``: ``pingyi results rebuild`` over 1,000,000
+observations on PostgreSQL, against a bare ``SELECT count(*)`` over the same table.
+
+The observations are generated in the database (``generate_series``), 10 per response,
+spread over the district's 136 units and four respondent groups, 1 % of the responses
+deleted and 100 excluded by upheld appeals, so the rebuild does all its real work. Goal:
+the rebuild takes under 3x the count. Both are timed warm, best of ``--repeat``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from bench.common import MAPPINGS
+from sync import db, score
+from sync.catalogue import load_catalogue
+from sync.cli.catalogue import store_catalogue
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+GROUPS = ("citizens", "enterprises", "community", "supervisors")
+DIMENSIONS = (
+    "overall",
+    "service_awareness",
+    "service_level",
+    "work_style",
+    "efficiency",
+    "law_enforcement",
+    "integrity",
+    "openness",
+    "rectification",
+)
+
+
+def _sql_array(values: tuple[str, ...] | list[str]) -> str:
+    return "ARRAY[" + ",".join(f"'{v}'" for v in values) + "]"
+
+
+def generate(engine: sa.Engine, units: list[str], observations: int) -> None:
+    responses = observations // 10
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT setseed(0.2022)"))
+        conn.execute(
+            sa.text(
+                f"""
+                INSERT INTO pingyi_response (id, site, survey_id, response_id, campaign_code,
+                    group_code, unit_code, submitted_at, time_unknown, content_hash,
+                    deleted_at, created_at, updated_at)
+                SELECT g, 'bench', 900001 + g % 4, g, '2022',
+                    ({_sql_array(GROUPS)})[1 + g % 4],
+                    ({_sql_array(units)})[1 + (g / 4) % {len(units)}],
+                    now(), false, md5(g::text),
+                    CASE WHEN g % 100 = 7 THEN now() END, now(), now()
+                FROM generate_series(1, {responses}) AS g
+                """
+            )
+        )
+        conn.execute(
+            sa.text(
+                f"""
+                INSERT INTO pingyi_observation (response_pk, campaign_code, unit_code,
+                    group_code, dimension_code, item, raw_code, level_code, points, counted,
+                    satisfied, dissatisfied, created_at, updated_at)
+                SELECT r.id, r.campaign_code, r.unit_code, r.group_code,
+                    ({_sql_array(DIMENSIONS)})[1 + d % {len(DIMENSIONS)}], 'q' || d,
+                    'A' || lv, CASE WHEN lv < 6 THEN 'A' || lv END,
+                    (ARRAY[100, 80, 60, 30, 0, NULL])[lv], lv < 6, lv <= 3, lv IN (4, 5),
+                    now(), now()
+                FROM pingyi_response r
+                CROSS JOIN generate_series(1, 10) AS d
+                CROSS JOIN LATERAL (SELECT 1 + floor(random() * 6)::int + 0 * d AS lv) x
+                """
+            )
+        )
+        conn.execute(
+            sa.text(
+                """
+                INSERT INTO pingyi_appeal (response_pk, status, reason, filed_by, filed_at,
+                    created_at, updated_at)
+                SELECT g * 97, 'upheld', '恶意差评', 'bench', now(), now(), now()
+                FROM generate_series(1, 100) AS g
+                """
+            )
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--observations", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--admin-url", default=PG_ADMIN)
+    args = parser.parse_args(argv)
+
+    catalogue = load_catalogue(MAPPINGS)
+    name = f"pingyi_bench_results_{secrets.token_hex(4)}"
+    admin = sa.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8'"))
+    engine = db.make_engine(sa.make_url(args.admin_url).set(database=name))
+    try:
+        db.upgrade(engine)
+        with engine.begin() as conn:
+            store_catalogue(conn, catalogue)
+        started = time.perf_counter()
+        generate(engine, sorted(catalogue.units), args.observations)
+        print(
+            f"generated {args.observations:,} observations in {time.perf_counter() - started:.1f} s"
+        )
+
+        def count() -> object:
+            with engine.connect() as conn:
+                return conn.execute(sa.text("SELECT count(*) FROM pingyi_observation")).scalar()
+
+        count()  # warm the cache for both
+        started = time.perf_counter()
+        score.rebuild(engine, catalogue, "2022")  # the first one writes every result row
+        t_first = time.perf_counter() - started
+        reports: list[score.RefreshReport] = []
+        t_count = best(count, args.repeat)
+        t_rebuild = best(
+            lambda: reports.append(score.rebuild(engine, catalogue, "2022")), args.repeat
+        )
+        rep = reports[-1]
+        print(f"SELECT count(*): {t_count * 1000:.0f} ms (best of {args.repeat})")
+        print(f"first rebuild (writes every result row): {t_first * 1000:.0f} ms")
+        print(
+            f"results rebuild:  {t_rebuild * 1000:.0f} ms (best of {args.repeat}; "
+            f"{rep.units_recomputed} units, {rep.observations:,} counted answers; "
+            f"median {statistics.median(r.duration_s for r in reports) * 1000:.0f} ms)"
+        )
+        ratio = t_rebuild / t_count
+        print(f"ratio rebuild / count(*): {ratio:.2f} (goal < 3)")
+        return 0
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
