@@ -17,24 +17,15 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from bench.common import MAPPINGS
+from bench.common import MAPPINGS, RATED
 from sync import db, score
 from sync.catalogue import load_catalogue
 from sync.cli.catalogue import store_catalogue
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 GROUPS = ("citizens", "enterprises", "community", "supervisors")
-DIMENSIONS = (
-    "overall",
-    "service_awareness",
-    "service_level",
-    "work_style",
-    "efficiency",
-    "law_enforcement",
-    "integrity",
-    "openness",
-    "rectification",
-)
+#: the bench survey's rated dimensions and the overall rating
+DIMENSIONS = ("overall", *RATED)
 
 
 def _sql_array(values: tuple[str, ...] | list[str]) -> str:
