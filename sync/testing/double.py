@@ -1500,18 +1500,24 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "truncate" and answer:
             cut = max(1, len(answer) // 2)
+            # "Connection: close" so the client never reuses this socket: a request sent
+            # on it would fail without reaching the server (and without a fault draw)
             if rng.random() < 0.5:
-                self._send(code, ctype, answer[:cut], length=len(answer))
+                self._send(code, ctype, answer[:cut], length=len(answer), close=True)
             else:
-                self._send(code, ctype, answer[:cut])
+                self._send(code, ctype, answer[:cut], close=True)
             self.close_connection = True
             return
         self._send(code, ctype, answer)
 
-    def _send(self, code: int, ctype: str, body: bytes, length: int | None = None) -> None:
+    def _send(
+        self, code: int, ctype: str, body: bytes, length: int | None = None, close: bool = False
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body) if length is None else length))
+        if close:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
