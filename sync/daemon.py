@@ -29,7 +29,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from sync.config import Config, SiteConfig
     from sync.limesurvey import LimeSurveyClient
     from sync.pull import PassReport
+    from sync.sites import PluginBindings
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,8 @@ class Daemon:
     engine: Engine
     catalogue: Catalogue
     sites: Sequence[SiteConfig]
-    jobs: dict[SurveyKey, Binding]
+    #: the YAML binding of each survey; None: read from the site's plugin before each pass
+    jobs: Mapping[SurveyKey, Binding | None]
     pass_fn: PassFunction
     client_factory: Callable[[SiteConfig], LimeSurveyClient]
     interval: float = 60.0
@@ -255,6 +257,8 @@ class Daemon:
     catalogue_json: Callable[[], dict[str, Any]] | None = None
     #: problems found while wiring (a listed survey with no binding...), shown in /healthz
     problems: list[str] = field(default_factory=list)
+    #: bindings served by the sites' Pingyi plugins (and the YAML-vs-plugin comparison)
+    plugin: PluginBindings | None = None
 
     stop_event: threading.Event = field(default_factory=threading.Event, init=False)
 
@@ -287,12 +291,22 @@ class Daemon:
                 "the records database is not at the current schema: run `pingyi db upgrade`"
             )
         catalogue = catalogue_mod.load_catalogue(config.mappings)
-        jobs = {(s.name, b.survey_id): b for s, b in sites.bindings(config, catalogue)}
+        jobs: dict[SurveyKey, Binding | None] = {
+            (s.name, b.survey_id): b for s, b in sites.bindings(config, catalogue)
+        }
+        for site, sid in sites.plugin_surveys(config, catalogue):
+            jobs[(site.name, sid)] = None
         problems = binding_problems(config.sites, catalogue)
         daemon_cfg = config.daemon
         secret = _optional_secret(daemon_cfg.webhook_secret, "webhook")
+        plugin = None
+        if any(site.plugin_url for site in config.sites):
+            # the plugin signs manifests with the same shared secret as its webhooks
+            plugin = sites.PluginBindings(
+                catalogue, config.mappings, secret, engine=engine, ttl=daemon_cfg.interval_seconds
+            )
         token_key = sites.token_key(config)
-        if token_key is None and any(b.token == "hash" for b in jobs.values()):
+        if token_key is None and any(b is not None and b.token == "hash" for b in jobs.values()):
             problems.append(
                 "a binding keeps token hashes (token: hash) but no token-hash key is "
                 f"configured ({daemon_cfg.token_hash_key.describe()})"
@@ -323,6 +337,7 @@ class Daemon:
             after_pass=default_after_pass(),
             catalogue_json=lambda: catalogue_mod.public_json(cat),
             problems=problems,
+            plugin=plugin,
         )
 
     # -- one pass, guarded --------------------------------------------------------------
@@ -331,7 +346,6 @@ class Daemon:
         """One pass over one survey. Never raises: failures are logged, counted, shown."""
         site_name, sid = key
         site = self._site_by_name[site_name]
-        binding = self.jobs[key]
         status = self.status[key]
         allowed, why = self.gate.allowed(site)
         if not allowed:
@@ -347,6 +361,9 @@ class Daemon:
                 self.metrics.passes.labels(site=site_name, result="locked").inc()
                 return None
             status.last_skip = None
+            binding = self._binding(site, key, status)
+            if binding is None:
+                return None
             try:
                 client = self._client(site)
                 report = self.pass_fn(
@@ -391,6 +408,44 @@ class Daemon:
                 )
                 self.metrics.errors.labels(site=site_name, kind="after_pass").inc()
         return report
+
+    def _binding(self, site: SiteConfig, key: SurveyKey, status: SurveyStatus) -> Binding | None:
+        """The binding for this pass: the YAML one (compared with the plugin's, if any),
+        else the plugin's. A plugin binding that cannot be had is this survey's failure,
+        recorded for ``status``; the other surveys go on."""
+        yaml = self.jobs[key]
+        if yaml is not None:
+            if self.plugin is not None and site.plugin_url:
+                self.plugin.compare(site, yaml)
+            return yaml
+        try:
+            if self.plugin is None:
+                raise ConfigError(
+                    f"site {site.name} survey {key[1]}: no binding (no YAML file, no plugin_url)"
+                )
+            return self.plugin.binding(site, key[1])
+        except PingyiError as exc:
+            self._failed(status, exc)
+            self._record_failure(key, exc)
+            return None
+
+    def _record_failure(self, key: SurveyKey, exc: PingyiError) -> None:
+        """On the survey's cursor, where ``pingyi status`` reads the last error."""
+        from sync import store
+        from sync.db import utcnow
+        from sync.pull import PassReport
+
+        try:
+            store.finish_run(
+                self.engine, store.SurveyKey(*key), None, PassReport(), utcnow(), error=exc
+            )
+        except Exception as db_exc:  # the records database may be the next problem
+            log.warning(
+                "site %s survey %s: could not record the failure (%s)",
+                key[0],
+                key[1],
+                type(db_exc).__name__,
+            )
 
     def _client(self, site: SiteConfig) -> LimeSurveyClient:
         client = self._clients.get(site.name)
@@ -624,13 +679,14 @@ class Daemon:
 
 
 def binding_problems(sites: Sequence[SiteConfig], catalogue: Catalogue) -> list[str]:
-    """What an operator should fix: listed surveys without a binding, bindings that name
-    a site the config does not have. (``sync.sites.bindings`` picks what to sync.)"""
+    """What an operator should fix: listed surveys without a binding (on a site without
+    a plugin to serve one), bindings that name a site the config does not have.
+    (``sync.sites.bindings`` and ``plugin_surveys`` pick what to sync.)"""
     problems: list[str] = []
     names = {site.name for site in sites}
     for site in sites:
         for sid in site.surveys:
-            if (site.name, sid) not in catalogue.bindings:
+            if (site.name, sid) not in catalogue.bindings and not site.plugin_url:
                 problems.append(
                     f"site {site.name}: survey {sid} is listed in the config but has no "
                     "binding in mappings/surveys/ (add one or remove it from surveys)"

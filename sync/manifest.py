@@ -24,7 +24,7 @@ import requests
 from pydantic import ValidationError
 
 from sync.bindings import Binding
-from sync.errors import InputError, Location, PermanentError, TransientError
+from sync.errors import ConfigError, InputError, Location, PermanentError, TransientError
 from sync.signing import (
     DEFAULT_REPLAY_SECONDS,
     SIGNATURE_HEADER,
@@ -38,6 +38,22 @@ from sync.yamlsource import loc_key
 #: a binding of a few hundred questions is a few kB; anything near this is not a manifest
 MAX_BODY_BYTES = 2 * 1024 * 1024
 DEFAULT_TIMEOUT = (5.0, 30.0)
+PATH_FORM = "/plugins/unsecure/plugin/Pingyi/function/manifest"
+GET_FORM = "r=plugins/unsecure&plugin=Pingyi&function=manifest"
+
+
+class ManifestSignatureError(PermanentError, SignatureError):
+    """The plugin's reply is unsigned, signed with another secret, or stale: a
+    ``PermanentError`` for the daemon (this survey's binding is not used), still a
+    ``SignatureError`` for callers that check the signature itself."""
+
+
+class ManifestNotFound(PermanentError):
+    """The plugin does not serve this survey (unknown, or Pingyi not enabled for it)."""
+
+
+class PluginUrlError(ConfigError):
+    """``plugin_url`` answers, but not as the Pingyi plugin: the URL is probably wrong."""
 
 
 def canonical_query(survey_id: int, timestamp: int) -> str:
@@ -69,8 +85,10 @@ def fetch_manifest(
 ) -> Binding:
     """The plugin's binding for ``survey_id`` (``source="plugin"``).
 
-    Raises ``TransientError`` (network, 5xx: try again later), ``SignatureError`` (the
-    reply is unsigned, signed with another secret, or outside the replay window),
+    Raises ``TransientError`` (network, 5xx: try again later), ``ManifestSignatureError``
+    (a ``PermanentError`` and a ``SignatureError``: the reply is unsigned, signed with
+    another secret, or outside the replay window), ``PluginUrlError`` (a ``ConfigError``:
+    an unsigned web page came back, so ``plugin_url`` is not the plugin's endpoint),
     ``PermanentError`` (the plugin refused the request or does not know the survey) and
     ``InputError`` (the designer's settings are invalid, or the document does not match
     the binding schema; the message lists the problems the plugin reported).
@@ -91,18 +109,37 @@ def fetch_manifest(
         if http is None:
             session.close()
     status = reply.status_code
+    signed = bool(reply.headers.get(TIMESTAMP_HEADER) and reply.headers.get(SIGNATURE_HEADER))
+    if not signed and _looks_like_html(body):
+        # LimeSurvey's own pages (home page, login, error page) are HTML, never signed
+        raise PluginUrlError(wrong_url_message(plugin_url, status))
+    if status == 503 and b"plugin not configured" in body:
+        raise PermanentError(
+            f"plugin manifest of survey {survey_id}: the Pingyi plugin has no shared secret "
+            "(set it in LimeSurvey: Configuration > Plugins > Pingyi > Configure)"
+        )
     if status >= 500:
         raise TransientError(f"plugin manifest of survey {survey_id}: HTTP {status}")
     if status != 200:
         raise _refusal(status, body, survey_id, where)
-    verify(
-        secret,
-        reply.headers.get(TIMESTAMP_HEADER),
-        reply.headers.get(SIGNATURE_HEADER),
-        body,
-        now=current,
-        replay_seconds=replay_seconds,
-    )
+    try:
+        verify(
+            secret,
+            reply.headers.get(TIMESTAMP_HEADER),
+            reply.headers.get(SIGNATURE_HEADER),
+            body,
+            now=current,
+            replay_seconds=replay_seconds,
+        )
+    except SignatureError as exc:
+        hint = (
+            "; check plugin_url: the plugin signs every reply"
+            if not signed
+            else "; check that the plugin and the daemon share the secret and the clocks agree"
+        )
+        raise ManifestSignatureError(
+            f"plugin manifest of survey {survey_id}: {exc}{hint}"
+        ) from None
     data = _json_object(body, where)
     try:
         binding = Binding.model_validate({**data, "source": "plugin"})
@@ -125,6 +162,42 @@ def fetch_manifest(
             "set the same site name in the plugin's settings and in pingyi.toml",
         )
     return binding
+
+
+def _looks_like_html(body: bytes) -> bool:
+    # by the body, not Content-Type: PHP sends text/html unless told otherwise
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def wrong_url_message(plugin_url: str, status: int) -> str:
+    """What to tell the admin when ``plugin_url`` answers with a web page: the URL form
+    to use instead (the path form on the usual ``urlFormat=path`` site)."""
+    parts = urlsplit(plugin_url)
+    netloc = parts.netloc.rpartition("@")[2]  # never show a user:password@ part
+    query = dict(parse_qsl(parts.query))
+    index = parts.path if parts.path.endswith("index.php") else None
+    if index is None and "/index.php" in parts.path:
+        index = parts.path[: parts.path.index("/index.php") + len("/index.php")]
+    base = urlunsplit((parts.scheme, netloc, index or "/index.php", "", ""))
+    shown = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    path_form = base + PATH_FORM
+    get_form = f"{base}?{GET_FORM}"
+    if query.get("r", "").startswith("plugins/"):
+        advice = (
+            f"the index.php?r=... form works only on a LimeSurvey whose urlFormat is 'get'; "
+            f"a site with urlFormat 'path' (the default) ignores r= and shows its home page. "
+            f'Set plugin_url = "{path_form}"'
+        )
+    else:
+        advice = (
+            f"check that the Pingyi plugin is installed and active; on a LimeSurvey whose "
+            f'urlFormat is \'get\' use plugin_url = "{get_form}", otherwise "{path_form}"'
+        )
+    return (
+        f"plugin_url {shown} answered with an HTML page (HTTP {status}, not signed), not the "
+        f"Pingyi plugin's manifest: the URL is probably wrong. {advice} "
+        "(the form the site's own links use)"
+    )
 
 
 def _read_capped(reply: requests.Response) -> bytes:
@@ -177,7 +250,21 @@ def _refusal(status: int, body: bytes, survey_id: int, where: Location) -> Excep
             f"plugin refused the manifest request for survey {survey_id}: {reason} "
             "(check that the plugin and pingyi.toml share the secret and the clocks agree)"
         )
+    if status == 404:
+        return ManifestNotFound(
+            f"plugin manifest of survey {survey_id}: {reason} (the survey does not exist, or "
+            "Pingyi is not enabled in its survey settings)"
+        )
     return PermanentError(f"plugin manifest of survey {survey_id}: {reason}")
 
 
-__all__ = ["SignatureError", "canonical_query", "fetch_manifest", "manifest_request_url"]
+__all__ = [
+    "ManifestNotFound",
+    "ManifestSignatureError",
+    "PluginUrlError",
+    "SignatureError",
+    "canonical_query",
+    "fetch_manifest",
+    "manifest_request_url",
+    "wrong_url_message",
+]

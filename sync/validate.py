@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sync.bindings import Binding, FixedUnit, QuestionUnit, RatingArray
-from sync.catalogue import Campaign, Loaded, Scale, load
+from sync.catalogue import Campaign, Catalogue, Loaded, Scale, load
 from sync.errors import InputError, Location
 from sync.yamlsource import Located, loc_key
 
@@ -427,6 +427,20 @@ def check(loaded: Loaded, sites: Collection[str] = ()) -> list[Problem]:
                 "warning",
             )
     return [Problem.of(e) for e in loaded.errors] + checker.problems
+
+
+def check_binding(
+    catalogue: Catalogue, binding: Binding, mappings_dir: Path, label: str
+) -> list[Problem]:
+    """Cross-reference problems of one binding that did not come from ``mappings_dir``
+    (the plugin's manifest), the same checks a YAML binding gets. ``label`` stands for the
+    file in each problem (e.g. "district survey 222222 (plugin)")."""
+    checker = _Checker(Loaded(catalogue=catalogue, root=Path(mappings_dir)))
+    checker.binding(binding)
+    return ordered(
+        Problem(p.severity, p.file or label, p.line, p.key, p.message, p.fix)
+        for p in checker.problems
+    )
 
 
 def validate(mappings_dir: Path, sites: Collection[str] = ()) -> list[Problem]:

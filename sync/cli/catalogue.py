@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from sync import db as database
 from sync import models as m
+from sync.bindings import Binding
 from sync.catalogue import Catalogue, load_catalogue
 from sync.cli import Context, pass_context
 from sync.errors import ConfigError
@@ -42,6 +43,21 @@ def fingerprint(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def binding_row(binding: Binding) -> dict[str, Any]:
+    """A ``SurveyBinding`` row: the document as JSON and its fingerprint."""
+    document = binding.model_dump(mode="json")
+    return {
+        "site": binding.site,
+        "survey_id": binding.survey_id,
+        "campaign_code": binding.campaign,
+        "group_code": binding.group,
+        "title": binding.title,
+        "source": binding.source,
+        "fingerprint": fingerprint(document),
+        "document": document,
+    }
+
+
 def catalogue_rows(
     catalogue: Catalogue,
 ) -> list[tuple[type[m.Base], list[str], list[dict[str, Any]]]]:
@@ -59,21 +75,7 @@ def catalogue_rows(
             }
             for unit in catalogue.campaign_units(campaign.code)
         )
-    bindings: list[dict[str, Any]] = []
-    for binding in catalogue.bindings.values():
-        document = binding.model_dump(mode="json")
-        bindings.append(
-            {
-                "site": binding.site,
-                "survey_id": binding.survey_id,
-                "campaign_code": binding.campaign,
-                "group_code": binding.group,
-                "title": binding.title,
-                "source": binding.source,
-                "fingerprint": fingerprint(document),
-                "document": document,
-            }
-        )
+    bindings = [binding_row(binding) for binding in catalogue.bindings.values()]
     return [
         (
             m.Scale,

@@ -17,11 +17,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+from sqlalchemy.engine import Engine
 
 from sync import catalogue as catalogue_mod
 from sync import db as database
 from sync import sites
+from sync.bindings import Binding
+from sync.catalogue import Catalogue
 from sync.cli import Context, pass_context
+from sync.config import Config, SiteConfig
 from sync.errors import ConfigError, PingyiError
 from sync.pull import PassReport, run_pass
 
@@ -81,6 +85,16 @@ def summary_line(site: str, sid: int, report: PassReport) -> str:
     )
 
 
+def _plugin_bindings(
+    config: Config, catalogue: Catalogue, engine: Engine | None
+) -> sites.PluginBindings:
+    try:
+        secret: bytes | None = sites.plugin_secret(config)
+    except ConfigError:
+        secret = None  # only a survey that needs the plugin fails, and says why
+    return sites.PluginBindings(catalogue, config.mappings, secret, engine=engine)
+
+
 @click.command()
 @click.option("--site", "site_name", help="Site name from pingyi.toml (default: every site).")
 @click.option("--survey", type=int, help="Survey id (default: every bound survey).")
@@ -111,7 +125,17 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
         raise click.UsageError("--full re-reads everything: leave out --from-id/--to-id")
     config = ctx.config
     catalogue = catalogue_mod.load_catalogue(config.mappings)
-    chosen = sites.bindings(config, catalogue, site=site_name, survey=survey, campaign=campaign)
+    chosen: list[tuple[SiteConfig, int, Binding | None]] = [
+        (site, b.survey_id, b)
+        for site, b in sites.bindings(
+            config, catalogue, site=site_name, survey=survey, campaign=campaign
+        )
+    ]
+    # bound by the site's plugin: read below (their campaign is known only then)
+    chosen += [
+        (site, sid, None)
+        for site, sid in sites.plugin_surveys(config, catalogue, site=site_name, survey=survey)
+    ]
     if not chosen:
         raise ConfigError(
             "no bound survey matches "
@@ -130,10 +154,17 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
     with database.opened(config) as engine, stop_on_signals() as stop:
         if not database.is_current(engine):
             raise ConfigError("the records database is not migrated: run pingyi db upgrade")
-        for site, binding in chosen:
-            sid = binding.survey_id
+        plugin = _plugin_bindings(config, catalogue, None if dry_run else engine)
+        for site, sid, yaml in chosen:
             entry: dict[str, Any] = {"site": site.name, "survey_id": sid}
             try:
+                if yaml is None:
+                    binding = plugin.binding(site, sid)
+                    if campaign is not None and binding.campaign != campaign:
+                        continue
+                else:
+                    binding = yaml
+                    plugin.compare(site, yaml)
                 with (
                     sites.session(engine, site) as client,
                     progress_display(not as_json, f"{site.name} {sid}") as progress,

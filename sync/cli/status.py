@@ -33,6 +33,8 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
 
         catalogue = catalogue_mod.load_catalogue(config.mappings)
         bound = {(s.name, b.survey_id) for s, b in sites.bindings(config, catalogue)}
+        # bound by the site's plugin (read before each pass; its failures are on the cursor)
+        bound |= {(s.name, sid) for s, sid in sites.plugin_surveys(config, catalogue)}
     except PingyiError:
         pass  # status still shows what the database knows
     with engine.connect() as conn:
