@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sync import models as m
 from sync.db import utcnow
 from sync.errors import InputError, Location
-from sync.score import campaign_of, exact
+from sync.score import campaign_of, exact, refresh
 from sync.upsert import upsert
 from sync.workdays import WorkCalendar
 
@@ -607,3 +607,28 @@ def excluded_by_unit(conn: Connection, campaign: str) -> dict[str, int]:
         .group_by(r.unit_code)
     )
     return {unit: int(n) for unit, n in rows}
+
+
+def after_sync(
+    engine: Engine,
+    catalogue: Catalogue,
+    touched: Iterable[tuple[str, str]],
+    *,
+    today: dt.date | None = None,
+) -> dict[str, LedgerSyncReport]:
+    """What follows every sync pass that wrote something: the touched units' results are
+    refreshed (``score.refresh``: only those units, then ranks and grades), and the ledger
+    items their new ratings call for are raised. The daemon, ``resync`` and
+    ``quarantine retry`` all call this, so results never lag the records they come from.
+
+    ``touched`` is ``PassReport.touched``: (campaign, unit) pairs."""
+    by_campaign: dict[str, set[str]] = {}
+    for campaign, unit in touched:
+        by_campaign.setdefault(campaign, set()).add(unit)
+    reports: dict[str, LedgerSyncReport] = {}
+    for campaign, units in sorted(by_campaign.items()):
+        if campaign not in catalogue.campaigns:
+            continue  # a response of a campaign no longer in mappings/: kept, not scored
+        refresh(engine, catalogue, campaign, units)
+        reports[campaign] = raise_items(engine, catalogue, campaign, units=units, today=today)
+    return reports

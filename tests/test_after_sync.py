@@ -1,0 +1,101 @@
+"""What follows a sync pass: the touched units' results and ledger items (issue 5, item 4:
+"results refresh after each sync pass that touched the campaign (only the affected units)").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sync import ledger, score
+from sync import models as m
+from tests.test_pull import Rig, make_rig
+
+
+@pytest.fixture
+def rig(engine: Engine) -> Iterator[Rig]:
+    yield from make_rig(engine, window=25)
+
+
+def _results(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    tables = {
+        "dimension": (m.ResultDimension, ("unit_code", "group_code", "dimension_code")),
+        "group": (m.ResultGroup, ("unit_code", "group_code")),
+        "unit": (m.ResultUnit, ("unit_code",)),
+        "system": (m.ResultSystem, ("system_code",)),
+    }
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for name, (model, order) in tables.items():
+            cols = [
+                c
+                for c in model.__table__.columns
+                if c.name not in ("id", "computed_at", "created_at", "updated_at")
+            ]
+            out[name] = [
+                tuple(row)
+                for row in conn.execute(
+                    sa.select(*cols).order_by(*(model.__table__.c[o] for o in order))
+                )
+            ]
+    return out
+
+
+def _count(engine: Engine, stmt: sa.Select[Any]) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def test_a_pass_refreshes_the_touched_units_and_raises_their_items(rig: Rig) -> None:
+    rig.load(range(1, 91))
+    report = rig.run()
+    assert report.inserted == 90
+    units = {unit for _, unit in report.touched}
+    assert units == {"U0101", "U0102", "U0201"}
+
+    made = ledger.after_sync(rig.engine, rig.catalogue, report.touched)
+
+    scored = {row[1] for row in _results(rig.engine)["unit"]}
+    assert units <= scored
+    # one rating item per dissatisfied, counted observation, counted from the records
+    dissatisfied = _count(
+        rig.engine,
+        sa.select(sa.func.count())
+        .select_from(m.Observation)
+        .where(m.Observation.dissatisfied.is_(True), m.Observation.counted.is_(True)),
+    )
+    assert dissatisfied > 0
+    assert made["2022"].rating_items == dissatisfied
+    rating_items = _count(
+        rig.engine,
+        sa.select(sa.func.count()).select_from(m.LedgerItem).where(m.LedgerItem.source == "rating"),
+    )
+    assert rating_items == dissatisfied
+
+
+def test_after_sync_is_idempotent_and_equals_a_rebuild(rig: Rig) -> None:
+    rig.load(range(1, 61))
+    first = rig.run()
+    ledger.after_sync(rig.engine, rig.catalogue, first.touched)
+    rig.load(range(61, 76))
+    second = rig.run()
+    assert second.inserted == 15
+    ledger.after_sync(rig.engine, rig.catalogue, second.touched)
+    items = _count(rig.engine, sa.select(sa.func.count()).select_from(m.LedgerItem))
+    incremental = _results(rig.engine)
+
+    again = ledger.after_sync(rig.engine, rig.catalogue, second.touched)
+    assert again["2022"].created == 0
+    assert _count(rig.engine, sa.select(sa.func.count()).select_from(m.LedgerItem)) == items
+
+    score.rebuild(rig.engine, rig.catalogue, "2022")
+    assert _results(rig.engine) == incremental
+
+
+def test_nothing_touched_means_nothing_done(rig: Rig) -> None:
+    assert ledger.after_sync(rig.engine, rig.catalogue, set()) == {}
+    assert _results(rig.engine)["unit"] == []
