@@ -345,7 +345,15 @@ class PluginBindings:
             with self._lock:
                 self._cache[key] = cached
         if cached.binding is None:
-            log.debug("site %s survey %s: no plugin binding to compare", *key)
+            if isinstance(cached.error, ManifestNotFound):
+                log.debug("site %s survey %s: no plugin binding to compare", *key)
+            elif self._new(key, f"compare:{cached.error}"):
+                log.warning(
+                    "site %s survey %s: the YAML binding is used; the plugin's could not be "
+                    "read to compare: %s",
+                    *key,
+                    cached.error,
+                )
             return None
         text = describe_difference(site.name, yaml, cached.binding)
         if text is not None and self._new(key, text):

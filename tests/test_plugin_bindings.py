@@ -46,10 +46,12 @@ from sync.manifest import (
     canonical_query,
     fetch_manifest,
 )
-from sync.models import SurveyBinding, SyncCursor
+from sync.models import Response, SurveyBinding, SyncCursor
 from sync.pull import PassReport
 from sync.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
 from sync.sites import PLUGIN_FIX, differences
+from sync.testing.double import LimeSurveyDouble
+from sync.testing.samples import satisfaction_rows, satisfaction_survey
 from tests.test_plugin_manifest import (
     FIXTURES,
     php_endpoint,  # noqa: F401 (a fixture)
@@ -515,3 +517,49 @@ def test_validate_sites_against_the_php_endpoint(
     (differs,) = [line for line in result.output.splitlines() if "survey 111111" in line]
     assert "warning" in differs
     assert "unit.code_map" in differs
+
+
+# -- a real pass with a plugin binding ------------------------------------------------------
+
+
+def test_resync_stores_responses_mapped_with_the_plugins_binding(world: World) -> None:
+    """The whole way: no YAML file for 111111, the plugin serves its binding, the real
+    pass reads the LimeSurvey double and stores the responses."""
+    yaml_file = world.mappings / "surveys" / "citizens_111111.yaml"
+    yaml = catalogue_mod.load_catalogue(world.mappings).bindings[("district", 111111)]
+    yaml_file.unlink()
+    world.plugin.documents[111111] = json.dumps(
+        {**yaml.model_dump(mode="json"), "source": "plugin"}, ensure_ascii=False
+    ).encode()
+    double = LimeSurveyDouble(users={"sync": "pw"})
+    double.add_survey(satisfaction_survey(111111))
+    double.load_responses(111111, list(satisfaction_rows(30, seed=5, incomplete=0.0)))
+    with double.serve() as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PINGYI_TEST_UNUSED_PASSWORD", "pw")
+        world.write_config([111111])
+        world.config.write_text(
+            world.config.read_text(encoding="utf-8").replace(
+                "http://127.0.0.1:9/index.php/admin/remotecontrol", url
+            ),
+            encoding="utf-8",
+        )
+        result = world.cli("resync", "--survey", "111111", "--json")
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.output)["results"]
+    assert entry["ok"] is True
+    assert entry["inserted"] + entry["quarantined"] == 30
+    assert entry["inserted"] > 20, entry  # the code_map came through the plugin
+    engine = world.engine()
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(sa.func.count()).select_from(Response).where(Response.survey_id == 111111)
+            ).scalar_one()
+            source = conn.execute(
+                sa.select(SurveyBinding.source).where(SurveyBinding.survey_id == 111111)
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored == entry["inserted"]
+    assert source == "plugin"
+    assert world.plugin.count(111111) == 1
