@@ -184,13 +184,13 @@ def wrong_url_message(plugin_url: str, status: int) -> str:
     get_form = f"{base}?{GET_FORM}"
     if query.get("r", "").startswith("plugins/"):
         advice = (
-            f"the index.php?r=... form works only on a LimeSurvey whose urlFormat is 'get'; "
+            f"The index.php?r=... form works only on a LimeSurvey whose urlFormat is 'get'; "
             f"a site with urlFormat 'path' (the default) ignores r= and shows its home page. "
             f'Set plugin_url = "{path_form}"'
         )
     else:
         advice = (
-            f"check that the Pingyi plugin is installed and active; on a LimeSurvey whose "
+            f"Check that the Pingyi plugin is installed and active; on a LimeSurvey whose "
             f'urlFormat is \'get\' use plugin_url = "{get_form}", otherwise "{path_form}"'
         )
     return (

@@ -355,13 +355,13 @@ class PluginBindings:
                     cached.error,
                 )
             return None
-        text = describe_difference(site.name, yaml, cached.binding)
+        text = describe_difference(yaml, cached.binding)
         if text is not None and self._new(key, text):
-            log.warning("%s", text)
+            log.warning("site %s survey %s: %s", site.name, yaml.survey_id, text)
         return text
 
 
-def describe_difference(site: str, yaml: Binding, served: Binding) -> str | None:
+def describe_difference(yaml: Binding, served: Binding) -> str | None:
     """The warning when the plugin serves another binding than the YAML file (which
     wins): the file:line of the first difference and each difference."""
     diffs = differences(yaml, served)
@@ -370,8 +370,7 @@ def describe_difference(site: str, yaml: Binding, served: Binding) -> str | None
     first = yaml.line_at(*diffs[0][0])
     where = f"{yaml.where.file or 'mappings/surveys'}:{first or yaml.where.line or 1}"
     return (
-        f"site {site} survey {yaml.survey_id}: the YAML binding {where} is used; the "
-        "plugin serves a different one: "
+        f"the YAML binding {where} is used; the plugin serves a different one: "
         + "; ".join(f"{_key(path)}: {what}" for path, what in diffs)
         + " (make them agree in LimeSurvey's Pingyi settings, or delete the YAML file "
         "to use the plugin's)"
@@ -402,7 +401,8 @@ def plugin_problems(
                 served = plugins.fetch(site, sid)
             except ManifestNotFound as exc:
                 if yaml is None:
-                    problems.append(Problem("error", label, None, None, str(exc), PLUGIN_FIX))
+                    fix = "enable Pingyi in the survey's settings, or remove the id from surveys"
+                    problems.append(Problem("error", label, None, None, str(exc), fix))
                 continue
             except PingyiError as exc:
                 text, fix = (
@@ -421,7 +421,7 @@ def plugin_problems(
                     for p in plugins.problems(served)
                 )
             else:
-                said = describe_difference(site.name, yaml, served)
+                said = describe_difference(yaml, served)
                 if said is not None:
                     problems.append(Problem("warning", label, None, None, said))
     return asked, problems
