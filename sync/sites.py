@@ -146,6 +146,16 @@ def plugin_secret(config: Config) -> bytes:
 Difference = tuple[tuple[Any, ...], str]
 
 
+def plugin_bindings(config: Config, catalogue: Catalogue, engine: Engine | None) -> PluginBindings:
+    """``PluginBindings`` for a command (``resync``, ``quarantine retry``): without a
+    secret, only a survey that needs the plugin fails, and says why."""
+    try:
+        secret: bytes | None = plugin_secret(config)
+    except ConfigError:
+        secret = None
+    return PluginBindings(catalogue, config.mappings, secret, engine=engine)
+
+
 def differences(yaml: Binding, plugin: Binding, limit: int = 6) -> list[Difference]:
     """Where two bindings differ, ignoring ``source``: (path, "yaml value vs plugin
     value"), at most ``limit``, in document order."""

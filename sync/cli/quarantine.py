@@ -126,11 +126,14 @@ def retry(ctx: Context, entry_ids: tuple[int, ...], everything: bool, as_json: b
         for row in rows:
             groups[(row.site, row.survey_id)].append(row.response_id)
         key = sites.token_key(config)
+        plugin = sites.plugin_bindings(config, catalogue, engine)
         for (site_name, sid), ids in sorted(groups.items()):
             entry: dict[str, Any] = {"site": site_name, "survey_id": sid, "responses": len(ids)}
             try:
                 site = config.site(site_name)
                 binding = catalogue.bindings.get((site_name, sid))
+                if binding is None and sid in site.surveys and site.plugin_url:
+                    binding = plugin.binding(site, sid)
                 if binding is None:
                     raise ConfigError(
                         f"survey {sid} of site {site_name} has no binding now; add one in "

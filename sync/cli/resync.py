@@ -17,15 +17,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
 
 from sync import catalogue as catalogue_mod
 from sync import db as database
 from sync import sites
 from sync.bindings import Binding
-from sync.catalogue import Catalogue
 from sync.cli import Context, pass_context
-from sync.config import Config, SiteConfig
+from sync.config import SiteConfig
 from sync.errors import ConfigError, PingyiError
 from sync.pull import PassReport, run_pass
 
@@ -83,16 +81,6 @@ def summary_line(site: str, sid: int, report: PassReport) -> str:
         f"{report.fetched} read in {report.duration_s:.1f} s ({report.rc2_calls} RC2 calls)"
         + (" [stopped]" if report.stopped else "")
     )
-
-
-def _plugin_bindings(
-    config: Config, catalogue: Catalogue, engine: Engine | None
-) -> sites.PluginBindings:
-    try:
-        secret: bytes | None = sites.plugin_secret(config)
-    except ConfigError:
-        secret = None  # only a survey that needs the plugin fails, and says why
-    return sites.PluginBindings(catalogue, config.mappings, secret, engine=engine)
 
 
 @click.command()
@@ -154,7 +142,7 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
     with database.opened(config) as engine, stop_on_signals() as stop:
         if not database.is_current(engine):
             raise ConfigError("the records database is not migrated: run pingyi db upgrade")
-        plugin = _plugin_bindings(config, catalogue, None if dry_run else engine)
+        plugin = sites.plugin_bindings(config, catalogue, None if dry_run else engine)
         for site, sid, yaml in chosen:
             entry: dict[str, Any] = {"site": site.name, "survey_id": sid}
             try:
