@@ -59,6 +59,8 @@ __all__ = [
     "System",
     "Unit",
     "WorkAssessment",
+    "excluded_responses",
+    "in_scope",
     "scorable",
 ]
 
@@ -587,17 +589,26 @@ class LedgerEvent(Timestamped, Base):
     note: Mapped[LongText | None]
 
 
+def excluded_responses() -> sa.CompoundSelect[tuple[int]]:
+    """The ids of the responses that do not count: deleted (their id vanished from
+    LimeSurvey) or excluded by an upheld appeal. A small set (a few per cent of the
+    responses at most), which is why scoring tests against it rather than joining every
+    observation to its response."""
+    deleted = sa.select(Response.id).where(Response.deleted_at.is_not(None))
+    upheld = sa.select(Appeal.response_pk).where(Appeal.status == AppealStatus.UPHELD.value)
+    return sa.union_all(deleted, upheld)
+
+
+def in_scope() -> sa.ColumnElement[bool]:
+    """An Observation's response is live and not excluded by an upheld appeal: ``scorable``
+    without the ``counted`` test ("don't know" answers are answers too)."""
+    # NOT IN is safe here: both ids of the set are NOT NULL columns. PostgreSQL and SQLite
+    # build the small set once and look each observation up in it; the correlated EXISTS
+    # this replaces made PostgreSQL hash-join every observation to its response.
+    return Observation.response_pk.not_in(excluded_responses())
+
+
 def scorable() -> sa.ColumnElement[bool]:
     """The condition for an Observation to enter the scores: counted, its response not
     deleted and not excluded by an upheld appeal. Use it in every scoring query."""
-    upheld = (
-        sa.select(Appeal.id)
-        .where(Appeal.response_pk == Observation.response_pk)
-        .where(Appeal.status == AppealStatus.UPHELD.value)
-    )
-    live = (
-        sa.select(Response.id)
-        .where(Response.id == Observation.response_pk)
-        .where(Response.deleted_at.is_(None))
-    )
-    return sa.and_(Observation.counted.is_(True), live.exists(), ~upheld.exists())
+    return sa.and_(Observation.counted.is_(True), in_scope())

@@ -515,23 +515,6 @@ class RefreshReport:
     duration_s: float
 
 
-def _in_scope() -> sa.ColumnElement[bool]:
-    """An observation's response is live (not deleted) and not excluded by an upheld
-    appeal: ``sync.models.scorable`` without the ``counted`` test, so "don't know"
-    answers are counted as answers too (``ResultDimension.answers``)."""
-    upheld = (
-        sa.select(m.Appeal.id)
-        .where(m.Appeal.response_pk == m.Observation.response_pk)
-        .where(m.Appeal.status == m.AppealStatus.UPHELD.value)
-    )
-    live = (
-        sa.select(m.Response.id)
-        .where(m.Response.id == m.Observation.response_pk)
-        .where(m.Response.deleted_at.is_(None))
-    )
-    return sa.and_(live.exists(), ~upheld.exists())
-
-
 def _unit_filter(units: Iterable[str] | None) -> sa.ColumnElement[bool]:
     return sa.true() if units is None else m.Observation.unit_code.in_(sorted(units))
 
@@ -554,10 +537,9 @@ def _read_tallies(conn: Connection, campaign: str, units: Iterable[str] | None) 
         # the aggregate has few groups but the planner guesses many: with the default
         # 4 MB it sorts 1M rows on disk instead of hashing them
         conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
-    where = sa.and_(o.campaign_code == campaign, _unit_filter(units), _in_scope())
+    where = sa.and_(o.campaign_code == campaign, _unit_filter(units), m.in_scope())
     # satisfied/dissatisfied are summed, not grouped on: fewer keys, a cheaper hash
     keys = (o.unit_code, o.group_code, o.dimension_code, o.counted, o.points)
-    out = _Tallies()
     rows = conn.execute(
         sa.select(
             *keys,
@@ -567,21 +549,31 @@ def _read_tallies(conn: Connection, campaign: str, units: Iterable[str] | None) 
         )
         .where(where)
         .group_by(*keys)
-    )
+    ).all()
+    out = _Tallies()
+    # plain integers per key first, one Tally per key at the end: a Fraction per row of
+    # the GROUP BY (thousands) costs more than the rest of the arithmetic
+    sums: dict[tuple[str, str, str], list[Any]] = {}
+    points_of: dict[float, Fraction] = {}
     for unit, group, dim, counted, points, n, sat, dissat in rows:
         out.answers[(unit, group, dim)] += n
         if not counted or points is None:
             continue
         out.observations += n
-        add = Tally(n, exact(points) * n, int(sat), int(dissat))
-        mine = out.by_unit[unit]
-        mine[(group, dim)] = mine.get((group, dim), Tally()) + add
+        value = points_of.get(points)
+        if value is None:
+            value = points_of[points] = exact(points)
+        acc = sums.get((unit, group, dim))
+        if acc is None:
+            sums[(unit, group, dim)] = [n, value * n, int(sat), int(dissat)]
+        else:
+            acc[0] += n
+            acc[1] += value * n
+            acc[2] += int(sat)
+            acc[3] += int(dissat)
+    for (unit, group, dim), (n, total, sat, dissat) in sums.items():
+        out.by_unit[unit][(group, dim)] = Tally(n, total, sat, dissat)
     # from the (ten times smaller) responses: live, not appealed, one counted answer at least
-    upheld = (
-        sa.select(m.Appeal.id)
-        .where(m.Appeal.response_pk == r.id, m.Appeal.status == m.AppealStatus.UPHELD.value)
-        .exists()
-    )
     answered = (
         sa.select(o.id)
         .where(o.response_pk == r.id, o.counted.is_(True), o.points.is_not(None))
@@ -592,13 +584,12 @@ def _read_tallies(conn: Connection, campaign: str, units: Iterable[str] | None) 
         .where(
             r.campaign_code == campaign,
             sa.true() if units is None else r.unit_code.in_(sorted(units)),
-            r.deleted_at.is_(None),
-            ~upheld,
+            r.id.not_in(m.excluded_responses()),
             answered,
         )
         .group_by(r.unit_code, r.group_code)
     )
-    for unit, group, n in conn.execute(per_group):
+    for unit, group, n in conn.execute(per_group).all():
         out.responses[unit][group] = n
     return out
 
@@ -641,9 +632,10 @@ def _replace_rows(
         sa.true() if units is None else t.c.unit_code.in_(sorted(units)),
     )
     names = list(rows[0]) if rows else list(key)
+    at = [names.index(k) for k in key]
     stored = {
-        tuple(r[k] for k in key): r
-        for r in conn.execute(sa.select(*(t.c[n] for n in names)).where(scope)).mappings()
+        tuple(r[i] for i in at): dict(zip(names, r, strict=True))
+        for r in conn.execute(sa.select(*(t.c[n] for n in names)).where(scope)).all()
     }
     fresh = {tuple(r[k] for k in key): r for r in rows}
     stale = [k for k in stored if k not in fresh]
