@@ -64,7 +64,7 @@ def test_the_2022_campaign() -> None:
     assert sum(g.weight for g in camp.groups.values()) == pytest.approx(1)
     for rule in camp.groups.values():
         assert sum(rule.dimension_weights.values()) == pytest.approx(1)
-    assert camp.group_min_sample("citizens") == 100
+    assert camp.group_min_sample("citizens") == 50
     assert camp.group_min_sample("enterprises") == camp.min_sample == 30
     exempt = camp.exempt_units()
     assert len(exempt) == 3

@@ -542,8 +542,11 @@ def _counts(n: int, surveys: Sequence[DemoSurvey], units: int) -> dict[int, int]
                 out[s.sid] = max(0, len(s.units) - SELF_MISSING)
             continue
         share = rest * weights[group] / total
+        # a group's surveys share its responses by how many units each offers: the
+        # district-wide list gets far more answers than a six-office survey
+        offered = sum(len(s.units) for s in members) or 1
         for s in members:
-            out[s.sid] = round(share / len(members))
+            out[s.sid] = round(share * len(s.units) / offered)
     # rounding: the largest survey takes the difference so the total is exactly n
     if out and n > 0:
         biggest = max(out, key=lambda sid: out[sid])
@@ -580,7 +583,7 @@ def generate(catalogue: Catalogue, n: int = 30_000, seed: int = 2022) -> DemoDat
             skipped = set(rng.sample(survey.units, min(SELF_MISSING, len(survey.units))))
             picks = [u for u in survey.units if u not in skipped]
         else:
-            popularity = [math.exp(rng.gauss(0.0, 0.5)) for _ in survey.units]
+            popularity = [math.exp(rng.gauss(0.0, 0.3)) for _ in survey.units]
             if len(survey.units) > UNDER_SAMPLED * 3:
                 for i in rng.sample(range(len(survey.units)), UNDER_SAMPLED):
                     popularity[i] *= 0.05
