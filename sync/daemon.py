@@ -23,7 +23,6 @@ real ones.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import signal
@@ -35,6 +34,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sync import ledger
 from sync.errors import ConfigError, LoginRefused, PingyiError
 from sync.locks import DaemonLock, SurveyLocker, make_locker
 from sync.logging import redact, register_secret
@@ -712,22 +712,11 @@ def _optional_secret(ref: Any, what: str) -> bytes | None:
 
 
 def default_after_pass() -> list[AfterPass]:
-    """Result refresh for the units a pass touched, when ``sync.score.refresh`` exists."""
-    try:
-        score = importlib.import_module("sync.score")
-    except ImportError:
-        return []
-    refresh = getattr(score, "refresh", None)
-    if refresh is None:
-        return []
+    """After a pass that wrote something: the touched units' results and ledger items."""
 
     def refresh_results(
         engine: Engine, catalogue: Catalogue, site: SiteConfig, report: PassReport
     ) -> None:
-        by_campaign: dict[str, set[str]] = {}
-        for campaign, unit in report.touched:
-            by_campaign.setdefault(campaign, set()).add(unit)
-        for campaign, units in sorted(by_campaign.items()):
-            refresh(engine, catalogue, campaign, units=units)
+        ledger.after_sync(engine, catalogue, report.touched)
 
     return [refresh_results]

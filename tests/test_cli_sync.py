@@ -18,7 +18,7 @@ from sync import db
 from sync.cli import cli
 from sync.cli.catalogue import store_catalogue
 from sync.limesurvey import id_ranges
-from sync.models import Response
+from sync.models import Response, ResultUnit
 from sync.testing.double import LimeSurveyDouble
 from sync.testing.samples import satisfaction_rows, satisfaction_survey
 
@@ -109,6 +109,20 @@ def test_resync_stores_and_reports(setup: Setup) -> None:
     expected = completed(setup.double)
     assert f"did insert {expected}," in result.output
     assert setup.stored() == expected
+    # results and the ledger follow the records at once
+    assert "results refreshed for" in result.output
+    engine = db.make_engine(setup.db_url)
+    try:
+        with engine.connect() as conn:
+            units = conn.execute(
+                sa.select(ResultUnit.unit_code).where(ResultUnit.responses > 0)
+            ).scalars()
+            stored_units = conn.execute(
+                sa.select(Response.unit_code).where(Response.deleted_at.is_(None)).distinct()
+            ).scalars()
+            assert set(units) == set(stored_units)
+    finally:
+        engine.dispose()
     again = setup.run("resync", "--survey", str(SID), "--json")
     assert again.exit_code == 0, again.output
     doc = json.loads(again.output)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from sync import catalogue as catalogue_mod
 from sync import db as database
-from sync import sites
+from sync import ledger, sites
 from sync.cli import Context, pass_context
 from sync.errors import ConfigError, PingyiError
 from sync.models import Quarantine
@@ -148,6 +148,8 @@ def retry(ctx: Context, entry_ids: tuple[int, ...], everything: bool, as_json: b
                 failed += 1
                 entry.update(ok=False, error=str(exc), error_kind=exc.kind)
             else:
+                if report.touched:
+                    ledger.after_sync(engine, catalogue, report.touched)
                 stored = report.inserted + report.updated + report.unchanged
                 entry.update(
                     ok=True,

@@ -20,7 +20,7 @@ import click
 
 from sync import catalogue as catalogue_mod
 from sync import db as database
-from sync import sites
+from sync import ledger, sites
 from sync.bindings import Binding
 from sync.cli import Context, pass_context
 from sync.config import SiteConfig
@@ -181,6 +181,16 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
                 entry.update(ok=True, **report.as_dict())
                 if not as_json:
                     click.echo(summary_line(site.name, sid, report))
+                if not dry_run and report.touched:
+                    # results and ledger follow the records at once, as after a daemon pass
+                    raised = ledger.after_sync(engine, catalogue, report.touched)
+                    entry["results_refreshed_units"] = len(report.touched)
+                    entry["ledger_items_raised"] = sum(r.created for r in raised.values())
+                    if not as_json:
+                        click.echo(
+                            f"  results refreshed for {len(report.touched)} units; "
+                            f"{entry['ledger_items_raised']} new ledger items"
+                        )
             results.append(entry)
             if stop.is_set():
                 break
