@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -232,9 +233,8 @@ def test_cli_serves_until_interrupted() -> None:
             "111111",
             "--responses",
             "5",
-            "--password",
-            "pw",
         ],
+        env={**os.environ, "PINGYI_DOUBLE_PASSWORD": "pw"},
         stdout=subprocess.PIPE,
         text=True,
     ) as proc:

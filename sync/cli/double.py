@@ -6,6 +6,7 @@ it prints the RC2 URL and the test login to put in a ``pingyi.toml`` site.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from pathlib import Path
@@ -62,7 +63,6 @@ def build(
 )
 @click.option("--responses", default=0, show_default=True, help="Sample rows per survey id.")
 @click.option("--user", default="admin", show_default=True)
-@click.option("--password", default=None, help="Test password (default: a random one).")
 @click.option("--fault-rate", default=0.0, show_default=True, help="Share of requests to fail.")
 @click.option(
     "--faults",
@@ -79,13 +79,15 @@ def double(
     surveys: tuple[str, ...],
     responses: int,
     user: str,
-    password: str | None,
     fault_rate: float,
     kinds: str,
     seed: int,
 ) -> None:
-    """Serve a LimeSurvey 6.2.1 RemoteControl 2 double until Ctrl-C."""
-    password = password or secrets.token_urlsafe(12)
+    """Serve a LimeSurvey 6.2.1 RemoteControl 2 double until Ctrl-C.
+
+    The test password comes from $PINGYI_DOUBLE_PASSWORD, else a random one is printed:
+    passwords never go on a command line, not even a double's."""
+    password = os.environ.get("PINGYI_DOUBLE_PASSWORD") or secrets.token_urlsafe(12)
     built, sids = build(surveys, responses, user, password, seed)
     try:
         built.faults = Faults(rate=fault_rate, kinds={k for k in kinds.split(",") if k}, seed=seed)
