@@ -51,6 +51,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
+def require_server(backend: str) -> None:
+    """For tests that talk to a database server directly: skipped only when
+    PINGYI_TEST_BACKENDS leaves the backend out; an unreachable server fails the test."""
+    if backend not in selected_backends():
+        pytest.skip(f"{backend} left out by PINGYI_TEST_BACKENDS")
+    _admin_engine(backend).dispose()
+
+
 def _server(backend: str) -> sa.URL:
     env, default = SERVER_URLS[backend]
     return sa.make_url(os.environ.get(env) or default)

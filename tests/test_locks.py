@@ -24,6 +24,7 @@ from sync.locks import (
     lock_name,
     make_locker,
 )
+from tests.conftest import require_server
 
 PG_URL = os.environ.get(
     "PINGYI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -33,27 +34,22 @@ MARIADB_URL = os.environ.get(
 )
 
 
-def _engine(url: str) -> Iterator[Engine]:
+def _engine(backend: str, url: str) -> Iterator[Engine]:
+    require_server(backend)
     engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        pytest.skip(f"database not reachable: {exc.__class__.__name__}")
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
 def pg() -> Iterator[Engine]:
-    yield from _engine(PG_URL)
+    yield from _engine("postgresql", PG_URL)
 
 
 @pytest.fixture
 def pg2() -> Iterator[Engine]:
     """A second engine: a second daemon has its own pool and its own sessions."""
-    yield from _engine(PG_URL)
+    yield from _engine("postgresql", PG_URL)
 
 
 def test_lock_key_is_stable_and_distinct() -> None:
@@ -67,12 +63,15 @@ def test_lock_key_is_stable_and_distinct() -> None:
 
 @pytest.mark.db
 @pytest.mark.parametrize(
-    ("url", "locker"), [(PG_URL, PostgresLocker), (MARIADB_URL, MySQLLocker)], ids=["pg", "maria"]
+    ("backend", "url", "locker"),
+    [("postgresql", PG_URL, PostgresLocker), ("mariadb", MARIADB_URL, MySQLLocker)],
+    ids=["pg", "maria"],
 )
 def test_two_daemons_never_hold_one_survey_at_once(
-    url: str, locker: type[PostgresLocker | MySQLLocker]
+    backend: str, url: str, locker: type[PostgresLocker | MySQLLocker]
 ) -> None:
-    engines = [next(_engine(url)) for _ in range(2)]  # two daemons: two pools, two sessions
+    # two daemons: two pools, two sessions
+    engines = [next(_engine(backend, url)) for _ in range(2)]
     first, second = locker(engines[0]), locker(engines[1])
     with first.hold("district", 4242) as got_first:
         assert got_first
