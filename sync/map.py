@@ -200,7 +200,8 @@ class _ItemPlan:
     scale: Scale | None
     scale_code: str
     #: raw answer code -> its observation (frozen, so shared by every row with that code)
-    outcomes: dict[str, ObservationRecord]
+    #: and that observation's part of the content hash (formatted once, not once per row)
+    outcomes: dict[str, tuple[ObservationRecord, str]]
 
 
 def _item_plans(binding: Binding, catalogue: Catalogue) -> list[_ItemPlan]:
@@ -209,7 +210,7 @@ def _item_plans(binding: Binding, catalogue: Catalogue) -> list[_ItemPlan]:
     for item in binding.rating_items():
         scale_code = item.scale or campaign.scale
         scale = catalogue.scales.get(scale_code)
-        outcomes: dict[str, ObservationRecord] = {}
+        outcomes: dict[str, tuple[ObservationRecord, str]] = {}
         if scale is not None:
             levels, excluded = _scale_levels(scale)
             satisfied, dissatisfied = campaign.satisfied(scale), campaign.dissatisfied(scale)
@@ -217,12 +218,12 @@ def _item_plans(binding: Binding, catalogue: Catalogue) -> list[_ItemPlan]:
             for raw in raws:
                 code = item.answer_map.get(raw, raw)
                 if code in excluded:
-                    outcomes[raw] = ObservationRecord(
+                    record = ObservationRecord(
                         item.column, item.dimension, raw, None, None, False, False, False
                     )
                 elif code in levels:
                     level = levels[code]
-                    outcomes[raw] = ObservationRecord(
+                    record = ObservationRecord(
                         item=item.column,
                         dimension=item.dimension,
                         raw_code=raw,
@@ -232,6 +233,9 @@ def _item_plans(binding: Binding, catalogue: Catalogue) -> list[_ItemPlan]:
                         satisfied=level.code in satisfied,
                         dissatisfied=level.code in dissatisfied,
                     )
+                else:
+                    continue
+                outcomes[raw] = (record, _observation_part(record))
         plans.append(_ItemPlan(item.column, item.dimension, scale, scale_code, outcomes))
     return plans
 
@@ -263,6 +267,7 @@ def map_row(
         return unit
 
     observations: list[ObservationRecord] = []
+    parts: list[str] = []
     answers = row.answers
     for item in _plans_for(binding, catalogue):
         if item.column not in answers:
@@ -272,7 +277,8 @@ def map_row(
             continue
         found = item.outcomes.get(raw)
         if found is not None:
-            observations.append(found)
+            observations.append(found[0])
+            parts.append(found[1])
             continue
         if item.scale is None:
             return Rejected(
@@ -321,11 +327,18 @@ def map_row(
         language=row.language,
         token_hash=hashed,
     )
-    return Mapped(response, observations, comments, content_hash(response, observations, comments))
+    return Mapped(response, observations, comments, _digest(response, parts, comments))
 
 
 def _iso(value: datetime | None) -> str:
     return value.isoformat() if value is not None else "-"
+
+
+def _observation_part(o: ObservationRecord) -> str:
+    return (
+        f"{o.item}\x1f{o.dimension}\x1f{o.raw_code}\x1f{o.level}\x1f{o.points!r}\x1f"
+        f"{o.counted:d}{o.satisfied:d}{o.dissatisfied:d}"
+    )
 
 
 def content_hash(
@@ -338,21 +351,22 @@ def content_hash(
     Stable across runs and processes (fixed field order, items sorted, UTC ISO times),
     so equal content means equal hash. Fields are joined with control characters that
     cannot occur in a code and are escaped in text (``repr``), so two different contents
-    never join to the same string. Built by hand: this runs once per response on the
-    hot path."""
+    never join to the same string."""
+    return _digest(response, [_observation_part(o) for o in observations], comments)
+
+
+def _digest(
+    response: ResponseRecord, observation_parts: list[str], comments: list[CommentRecord]
+) -> str:
+    """``content_hash`` from the observations' parts, which ``map_row`` takes from the item
+    plans ready-made (this runs once per response on the hot path)."""
     r = response
     parts = [
         f"{r.site}\x1f{r.survey_id}\x1f{r.response_id}\x1f{r.campaign}\x1f{r.group}\x1f{r.unit}",
         f"{_iso(r.submitted_at)}\x1f{r.time_unknown}\x1f{_iso(r.started_at)}\x1f"
         f"{r.language!r}\x1f{r.token_hash}",
     ]
-    parts.extend(
-        sorted(
-            f"{o.item}\x1f{o.dimension}\x1f{o.raw_code}\x1f{o.level}\x1f{o.points!r}\x1f"
-            f"{o.counted:d}{o.satisfied:d}{o.dissatisfied:d}"
-            for o in observations
-        )
-    )
+    parts.extend(sorted(observation_parts))
     parts.append("\x1d")
     parts.extend(sorted(f"{c.item}\x1f{c.dimension}\x1f{c.text!r}" for c in comments))
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
