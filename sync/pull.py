@@ -4,12 +4,14 @@ RC2 has no "changed since" filter and ids exist before a response is complete, s
 (site, survey) we keep a cursor (``Cursor``): the largest id seen (``high_water``) and the
 ids seen incomplete (``pending``). A pass:
 
-1. re-reads the pending ids (in ranges); completed ones are stored, vanished ones dropped,
-   ids older than ``pending_max_age_days`` are dropped and counted;
+1. re-reads the pending ids, one export per span of at most a few windows that holds
+   them (``limesurvey.read_spans``; the rows not asked for are dropped); completed ones
+   are stored, vanished ones dropped, ids older than ``pending_max_age_days`` are dropped
+   and counted;
 2. exports ``high_water+1 ..`` in windows of ``site.window`` ids (``all``, ``code``,
-   ``short``) until a window comes back empty, fetching the next window in a background
-   thread while the current one is stored (a queue of one: memory does not grow with the
-   survey);
+   ``short``) until a window comes back empty, fetching and mapping the next window in a
+   background thread while the current one is stored (a queue of one: memory does not
+   grow with the survey);
 3. decides whether the empty window was the end: ``get_summary``'s count of completed
    responses is compared with what the records hold; only when they differ is one probe
    made (ids only, above ``high_water``) to jump a gap of deleted ids. An idle pass is
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sync import store
 from sync.errors import PingyiError
+from sync.limesurvey import read_spans
 from sync.map import Mapped, Rejected, map_row
 
 if TYPE_CHECKING:
@@ -46,9 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-#: pending ids re-read per export call (the client turns them into id ranges)
-PENDING_BATCH = 1000
 
 
 # -- the cursor: plain data, pure transitions ------------------------------------------
@@ -77,11 +77,6 @@ class Cursor:
 
     def next_window(self, size: int) -> tuple[int, int]:
         return (self.high_water + 1, self.high_water + size)
-
-    def pending_ranges(self, batch: int = PENDING_BATCH) -> list[list[int]]:
-        """Pending ids in ascending batches, each re-read with one export call."""
-        ids = sorted(self.pending)
-        return [ids[i : i + batch] for i in range(0, len(ids), batch)]
 
 
 def windows(start: int, size: int, stop_after: int | None = None) -> Iterator[tuple[int, int]]:
@@ -141,6 +136,18 @@ class PassReport:
         return out
 
 
+@dataclass
+class _Read:
+    """One export, mapped: what ``store.Window`` needs, without the raw rows (which are
+    dropped as soon as they are mapped)."""
+
+    seen: list[int]
+    complete: list[int]
+    incomplete: list[int]
+    mapped: list[Mapped]
+    rejected: list[tuple[int, Rejected]]
+
+
 _DONE = object()
 
 
@@ -152,7 +159,7 @@ class _Prefetch:
 
     def __init__(
         self,
-        fetch: Callable[[int, int], list[ExportRow]],
+        fetch: Callable[[int, int], _Read],
         spans: Iterator[tuple[int, int]],
         *,
         stop_when_empty_after: int | None,
@@ -181,18 +188,18 @@ class _Prefetch:
             for lo, hi in self._spans:
                 if self._halt.is_set():
                     return
-                rows = self._fetch(lo, hi)
-                if not self._put((lo, hi, rows)):
+                read = self._fetch(lo, hi)
+                if not self._put((lo, hi, read)):
                     return
                 limit = self._stop_when_empty_after
-                if not rows and limit is not None and hi >= limit:
+                if not read.seen and limit is not None and hi >= limit:
                     break
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
             return
         self._put(_DONE)
 
-    def __iter__(self) -> Iterator[tuple[int, int, list[ExportRow]]]:
+    def __iter__(self) -> Iterator[tuple[int, int, _Read]]:
         while True:
             item = self._queue.get()
             if item is _DONE:
@@ -213,20 +220,20 @@ def _db_retry(fn: Callable[[], T]) -> T:
 
 def _split(
     rows: Sequence[ExportRow], binding: Binding, catalogue: Catalogue, token_key: bytes | None
-) -> tuple[list[Mapped], list[tuple[int, Rejected]], list[int]]:
-    mapped: list[Mapped] = []
-    rejected: list[tuple[int, Rejected]] = []
-    incomplete: list[int] = []
+) -> _Read:
+    read = _Read([], [], [], [], [])
     for row in rows:
+        read.seen.append(row.response_id)
         if not row.completed:
-            incomplete.append(row.response_id)
+            read.incomplete.append(row.response_id)
             continue
+        read.complete.append(row.response_id)
         outcome = map_row(row, binding, catalogue, token_key=token_key)
         if isinstance(outcome, Mapped):
-            mapped.append(outcome)
+            read.mapped.append(outcome)
         else:
-            rejected.append((row.response_id, outcome))
-    return mapped, rejected, incomplete
+            read.rejected.append((row.response_id, outcome))
+    return read
 
 
 def run_pass(
@@ -266,20 +273,19 @@ def run_pass(
     run_id = None if dry_run else _db_retry(lambda: store.start_run(engine, key, kind, clock()))
 
     def write(
-        rows: Sequence[ExportRow],
+        read: _Read,
         *,
         vanish_range: tuple[int, int] | None = None,
         vanish_ids: Sequence[int] = (),
         drop_pending: Sequence[int] = (),
         high_water: int | None = None,
     ) -> store.WindowResult:
-        mapped, rejected, incomplete = _split(rows, binding, catalogue, token_key)
         batch = store.Window(
             key=key,
-            mapped=mapped,
-            rejected=rejected,
-            incomplete=incomplete,
-            seen=[r.response_id for r in rows],
+            mapped=read.mapped,
+            rejected=read.rejected,
+            incomplete=read.incomplete,
+            seen=read.seen,
             vanish_range=vanish_range,
             vanish_ids=list(vanish_ids),
             drop_pending=list(drop_pending),
@@ -287,18 +293,30 @@ def run_pass(
             now=clock(),
         )
         result = _db_retry(lambda: store.write_window(engine, batch, dry_run=dry_run))
-        report.fetched += len(rows)
+        report.fetched += len(read.seen)
         report.add(result)
         if progress is not None:
             progress(report.fetched, 0)
         return result
 
+    def reread(wanted: Iterable[int]) -> Iterator[tuple[list[int], _Read]]:
+        """Scattered ids in a few exports (``read_spans``), each span mapped and handed
+        over with the ids asked for in it; rows not asked for are dropped."""
+        ordered = sorted(set(wanted))
+        at = 0
+        for _lo, hi in read_spans(ordered, site.window):
+            asked: list[int] = []
+            while at < len(ordered) and ordered[at] <= hi:
+                asked.append(ordered[at])
+                at += 1
+            rows = client.export_ids(sid, asked)
+            yield asked, _split(rows, binding, catalogue, token_key)
+
     try:
         if ids is not None:
-            for batch in Cursor(0, frozenset(ids)).pending_ranges():
-                rows = client.export_ids(sid, batch)
-                returned = {r.response_id for r in rows}
-                write(rows, vanish_ids=[i for i in batch if i not in returned])
+            for asked, read in reread(ids):
+                returned = set(read.seen)
+                write(read, vanish_ids=[i for i in asked if i not in returned])
             id_range = (1, 0)  # no windows, no end detection
         # 1. pending ids: completed ones are stored, vanished and expired ones dropped
         elif id_range is None and cursor.pending:
@@ -306,16 +324,15 @@ def run_pass(
             expired = [i for i, seen_at in state.pending.items() if seen_at < cutoff]
             if expired:
                 log.info("survey %s: %d pending ids expired", sid, len(expired))
-                write([], drop_pending=expired)
+                write(_Read([], [], [], [], []), drop_pending=expired)
                 report.expired += len(expired)
                 cursor = cursor.dropped(expired)
-            for batch in cursor.pending_ranges():
-                rows = client.export_ids(sid, batch)
-                returned = {r.response_id for r in rows}
-                gone = [i for i in batch if i not in returned]
-                write(rows, drop_pending=gone)
+            for asked, read in reread(cursor.pending):
+                returned = set(read.seen)
+                gone = [i for i in asked if i not in returned]
+                write(read, drop_pending=gone)
                 # re-read ids are below the high water: only pending changes
-                cursor = cursor.dropped([*gone, *(r.response_id for r in rows if r.completed)])
+                cursor = cursor.dropped([*gone, *read.complete])
 
         # 2. windows
         reach: int | None = cursor.high_water
@@ -330,21 +347,20 @@ def run_pass(
         moving = id_range is None
         while True:
             prefetch = _Prefetch(
-                lambda lo, hi: client.export_window(sid, lo, hi),
+                # mapped in the prefetch thread too: it overlaps the database's work
+                lambda lo, hi: _split(
+                    client.export_window(sid, lo, hi), binding, catalogue, token_key
+                ),
                 spans,
                 stop_when_empty_after=reach,
             )
             try:
-                for lo, hi, rows in prefetch:
-                    seen = [r.response_id for r in rows]
-                    cursor = cursor.seen(
-                        [r.response_id for r in rows if r.completed],
-                        [r.response_id for r in rows if not r.completed],
-                    )
+                for lo, hi, read in prefetch:
+                    cursor = cursor.seen(read.complete, read.incomplete)
                     write(
-                        rows,
+                        read,
                         vanish_range=(lo, hi) if (full or id_range) else None,
-                        high_water=cursor.high_water if moving and seen else None,
+                        high_water=cursor.high_water if moving and read.seen else None,
                     )
                     report.windows += 1
                     if stop is not None and stop.is_set():

@@ -197,6 +197,53 @@ def known_completed(engine: Engine, key: SurveyKey) -> int:
 # -- the window -------------------------------------------------------------------------
 
 
+#: ids closer than this are looked up with one BETWEEN (rows not asked for are dropped)
+_LOOKUP_GAP = 100
+#: more ranges than this and the ids are looked up with IN lists instead
+_LOOKUP_RANGES = 8
+
+
+def _id_spans(ids: Iterable[int]) -> list[tuple[int, int]] | None:
+    """``ids`` as a few BETWEEN ranges, or None when they are too scattered for that.
+
+    A window's ids are one contiguous range, looked up on the unique index (site,
+    survey_id, response_id) as a range scan. An ``IN`` list of hundreds of ids is not
+    only slower to bind: PostgreSQL without statistics on a fresh table (autovacuum has
+    not analysed it yet) filters it row by row over every stored response of the
+    survey, which made a first sync quadratic."""
+    spans: list[tuple[int, int]] = []
+    for rid in sorted(set(ids)):
+        if spans and rid - spans[-1][1] <= _LOOKUP_GAP:
+            spans[-1] = (spans[-1][0], rid)
+        else:
+            spans.append((rid, rid))
+            if len(spans) > _LOOKUP_RANGES:
+                return None
+    return spans
+
+
+def _by_id(
+    conn: Connection,
+    model: Any,
+    key: SurveyKey,
+    ids: Sequence[int],
+    *columns: Any,
+    where: sa.ColumnElement[bool] | None = None,
+) -> Iterator[Any]:
+    """Rows of ``model`` in ``key``'s survey whose response_id is one of ``ids`` (and that
+    meet ``where``); ``columns`` must include ``model.response_id``."""
+    scope = _survey(model, key) if where is None else sa.and_(_survey(model, key), where)
+    spans = _id_spans(ids)
+    if spans is None:
+        for chunk in _chunks(ids):
+            yield from conn.execute(sa.select(*columns).where(scope, model.response_id.in_(chunk)))
+        return
+    wanted = set(ids)
+    for lo, hi in spans:
+        query = sa.select(*columns).where(scope, model.response_id.between(lo, hi))
+        yield from (row for row in conn.execute(query) if row.response_id in wanted)
+
+
 def _existing(conn: Connection, window: Window, ids: Sequence[int]) -> dict[int, Any]:
     cols = (
         Response.id,
@@ -214,12 +261,44 @@ def _existing(conn: Connection, window: Window, ids: Sequence[int]) -> dict[int,
         )
         out.update((int(row.response_id), row) for row in conn.execute(query))
         ids = [i for i in ids if not lo <= i <= hi]
-    for chunk in _chunks(ids):
-        query = sa.select(*cols).where(
-            _survey(Response, window.key), Response.response_id.in_(chunk)
-        )
-        out.update((int(row.response_id), row) for row in conn.execute(query))
+    out.update(
+        (int(row.response_id), row) for row in _by_id(conn, Response, window.key, ids, *cols)
+    )
     return out
+
+
+#: a new response's columns, in ``_response_tuples`` order (the key, then what an
+#: update may change, less ``deleted_at``: a new row is not deleted)
+RESPONSE_COLUMNS = (*_RESPONSE_KEY, *(c for c in _RESPONSE_UPDATE if c != "deleted_at"))
+
+
+def _response_tuples(conn: Connection, mapped: Sequence[Mapped]) -> list[tuple[Any, ...]]:
+    """New responses as ``RESPONSE_COLUMNS`` tuples of driver values: the two datetimes
+    go through the column type's own bind conversion (aware -> naive UTC, and on SQLite
+    the text SQLAlchemy would store), everything else is as the driver takes it."""
+    to_db = Response.__table__.c.submitted_at.type.bind_processor(conn.dialect)
+
+    def when(value: datetime | None) -> Any:
+        return value if value is None or to_db is None else to_db(value)
+
+    return [
+        (
+            r.site,
+            r.survey_id,
+            r.response_id,
+            r.campaign,
+            r.group,
+            r.unit,
+            when(r.submitted_at),
+            r.time_unknown,
+            when(r.started_at),
+            r.language,
+            m.content_hash,
+            r.token_hash,
+        )
+        for m in mapped
+        for r in (m.response,)
+    ]
 
 
 def _response_row(m: Mapped) -> dict[str, Any]:
@@ -294,6 +373,39 @@ def _bulk_insert(model: Any, now: datetime) -> sa.Insert:
     return sa.insert(model).values(created_at=literal, updated_at=literal)
 
 
+def _copy_rows(
+    conn: Connection, model: Any, now: datetime, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL: the rows through ``COPY .. FROM STDIN`` (psycopg 3), in the window's
+    transaction. COPY has no per-statement parsing or per-row round trip, which is what
+    made an executemany of a million observations the slowest part of a PostgreSQL sync.
+    ``created_at``/``updated_at`` take the window's one timestamp."""
+    preparer = conn.dialect.identifier_preparer
+    table = preparer.quote(model.__tablename__)
+    schema = database_schema(conn)
+    if schema is not None:
+        table = f"{preparer.quote_schema(schema)}.{table}"
+    names = ", ".join(preparer.quote(c) for c in (*columns, "created_at", "updated_at"))
+    stamp = now.astimezone(UTC).replace(tzinfo=None)
+    statement = f"COPY {table} ({names}) FROM STDIN"
+    driver: Any = conn.connection.driver_connection  # psycopg.Connection, in our transaction
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row((*row, stamp, stamp))
+    except dbapi_error as exc:
+        # as SQLAlchemy wraps its own statements' errors, so `call` tells a refused code
+        # (IntegrityError) from a server that went away (invalidated, retried)
+        orig: Any = exc
+        gone = conn.dialect.is_disconnect(orig, conn.connection.dbapi_connection, None)
+        if gone:
+            conn.invalidate()
+        raise sa_exc.DBAPIError.instance(
+            statement, None, exc, dbapi_error, connection_invalidated=gone, dialect=conn.dialect
+        ) from None
+
+
 def _insert_many(
     conn: Connection,
     model: Any,
@@ -301,19 +413,24 @@ def _insert_many(
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
 ) -> None:
-    """``_bulk_insert`` straight to the driver, for rows of plain values only (ints,
-    strings, floats, booleans, None: every driver takes them as they are).
+    """``_bulk_insert`` straight to the driver, for rows of driver values only (ints,
+    strings, floats, booleans, None, and datetimes as the column type converts them).
 
     SQLAlchemy's executemany converts each value of each row through its type, which
     for observations (a handful per response) costs more than the database's own work.
-    With a schema translated at run time the ordinary path is taken (the SQL text
-    compiled here would not name the schema)."""
+    PostgreSQL takes the rows by COPY. With a schema translated at run time the ordinary
+    path is taken elsewhere (the SQL text compiled here would not name the schema)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_rows(conn, model, now, columns, rows)
+        return
     if database_schema(conn) is not None:
         conn.execute(_bulk_insert(model, now), [dict(zip(columns, r, strict=True)) for r in rows])
         return
     compiled = _bulk_insert(model, now).compile(dialect=conn.dialect, column_keys=list(columns))
     order = compiled.positiontup
-    if order is None:  # named paramstyles (psycopg, PyMySQL)
+    if order is None:  # named paramstyles (PyMySQL)
         conn.exec_driver_sql(compiled.string, [dict(zip(columns, r, strict=True)) for r in rows])
     elif list(order) == list(columns):
         conn.exec_driver_sql(compiled.string, rows)
@@ -375,24 +492,24 @@ def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
     if dry_run:
         return result
 
-    # responses: one multi-row upsert, then their keys for the children
+    # responses, then their keys for the children
     changed = [*inserts, *updates]
     if changed:
-        # New rows (none in the table, read in this same transaction) go in with one
-        # executemany INSERT, compiled once and cached; a multi-row upsert is compiled
-        # anew for every window and costs more than the rest of the window together.
+        # New rows (none in the table, read in this same transaction) go straight to the
+        # driver (COPY on PostgreSQL); the multi-row upsert, compiled anew for every
+        # window, is kept for the few that changed.
         if inserts:
-            conn.execute(_bulk_insert(Response, now), [_response_row(m) for m in inserts])
+            _insert_many(conn, Response, now, RESPONSE_COLUMNS, _response_tuples(conn, inserts))
         if updates:
             upsert(
                 conn, Response, [_response_row(m) for m in updates], _RESPONSE_KEY, _RESPONSE_UPDATE
             )
         pks = {rid: row.id for rid, row in existing.items()}
-        for chunk in _chunks(m.response.response_id for m in inserts):
-            query = sa.select(Response.response_id, Response.id).where(
-                _survey(Response, key), Response.response_id.in_(chunk)
-            )
-            pks.update((rid, pk) for rid, pk in conn.execute(query))
+        new_ids = [m.response.response_id for m in inserts]
+        pks.update(
+            (row.response_id, row.id)
+            for row in _by_id(conn, Response, key, new_ids, Response.response_id, Response.id)
+        )
         old_pks = [pks[m.response.response_id] for m in updates]
         for chunk in _chunks(old_pks):
             conn.execute(sa.delete(Observation).where(Observation.response_pk.in_(chunk)))
@@ -403,24 +520,30 @@ def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
             obs, com = _children(m, pks[m.response.response_id])
             observations.extend(obs)
             comments.extend(com)
-        if observations:
-            _insert_many(conn, Observation, now, OBSERVATION_COLUMNS, observations)
-        if comments:
-            _insert_many(conn, Comment, now, COMMENT_COLUMNS, comments)
+        _insert_many(conn, Observation, now, OBSERVATION_COLUMNS, observations)
+        _insert_many(conn, Comment, now, COMMENT_COLUMNS, comments)
 
     if gone:
         for chunk in _chunks(row.id for row in gone):
             conn.execute(sa.update(Response).where(Response.id.in_(chunk)).values(deleted_at=now))
 
     _quarantine(conn, key, window.rejected, now)
-    # quarantine entries whose response now maps, or vanished, are resolved
-    for chunk in _chunks([*mapped_ids, *vanished]):
-        conn.execute(
-            sa.update(Quarantine)
-            .where(_survey(Quarantine, key), Quarantine.response_id.in_(chunk))
-            .where(Quarantine.resolved_at.is_(None))
-            .values(resolved_at=now, updated_at=now)
-        )
+    # quarantine entries whose response now maps, or vanished, are resolved (looked up
+    # first: there are rarely any, and a lookup by range is cheaper than an update by IN)
+    settled = [*mapped_ids, *vanished]
+    still_open = Quarantine.resolved_at.is_(None)
+    open_ids = [
+        row.response_id
+        for row in _by_id(conn, Quarantine, key, settled, Quarantine.response_id, where=still_open)
+    ]
+    if open_ids:
+        for chunk in _chunks(open_ids):
+            conn.execute(
+                sa.update(Quarantine)
+                .where(_survey(Quarantine, key), Quarantine.response_id.in_(chunk))
+                .where(Quarantine.resolved_at.is_(None))
+                .values(resolved_at=now, updated_at=now)
+            )
     _pending(conn, window, [*mapped_ids, *rejected_ids, *vanished], now)
 
     if window.high_water is not None:
@@ -489,35 +612,32 @@ def _quarantine(
 
 def _pending(conn: Connection, window: Window, done: Sequence[int], now: datetime) -> None:
     key = window.key
-    forget = [*done, *window.drop_pending]
-    for chunk in _chunks(forget):
+    forget = {*done, *window.drop_pending}
+    waiting = set(window.incomplete)
+    # which of these ids are pending now: one lookup (by range, mostly), usually empty
+    known = {
+        row.response_id
+        for row in _by_id(conn, SyncPending, key, sorted(forget | waiting), SyncPending.response_id)
+    }
+    for chunk in _chunks(forget & known):
         conn.execute(
             sa.delete(SyncPending).where(
                 _survey(SyncPending, key), SyncPending.response_id.in_(chunk)
             )
         )
-    if window.incomplete:
-        waiting = sorted(set(window.incomplete))
-        known: set[int] = set()
-        for chunk in _chunks(waiting):
-            query = sa.select(SyncPending.response_id).where(
-                _survey(SyncPending, key), SyncPending.response_id.in_(chunk)
-            )
-            known.update(conn.execute(query).scalars())
-        # first_seen_at of a known pending id is kept: its age counts from the first sighting
-        rows = [
-            {
-                "site": key.site,
-                "survey_id": key.survey_id,
-                "response_id": rid,
-                "first_seen_at": now,
-                "last_seen_at": now,
-            }
-            for rid in waiting
-            if rid not in known
-        ]
-        if rows:
-            conn.execute(sa.insert(SyncPending), rows)
+    # first_seen_at of a known pending id is kept: its age counts from the first sighting
+    rows = [
+        {
+            "site": key.site,
+            "survey_id": key.survey_id,
+            "response_id": rid,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for rid in sorted(waiting - known)
+    ]
+    if rows:
+        conn.execute(sa.insert(SyncPending), rows)
 
 
 # -- the audit --------------------------------------------------------------------------

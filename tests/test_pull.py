@@ -54,10 +54,8 @@ def test_cursor_never_goes_back() -> None:
     assert Cursor(100).seen([3], [2]).high_water == 100
 
 
-def test_next_window_and_pending_batches() -> None:
+def test_next_window() -> None:
     assert Cursor(10).next_window(5) == (11, 15)
-    c = Cursor(10, frozenset(range(1, 8)))
-    assert c.pending_ranges(3) == [[1, 2, 3], [4, 5, 6], [7]]
 
 
 @given(st.lists(st.tuples(st.sets(st.integers(1, 500)), st.sets(st.integers(1, 500))), max_size=8))
