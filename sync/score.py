@@ -633,8 +633,9 @@ def _replace_rows(
     )
     names = list(rows[0]) if rows else list(key)
     at = [names.index(k) for k in key]
+    # rows as plain tuples in ``names`` order: one C-level comparison per row
     stored = {
-        tuple(r[i] for i in at): dict(zip(names, r, strict=True))
+        tuple(r[i] for i in at): tuple(r)
         for r in conn.execute(sa.select(*(t.c[n] for n in names)).where(scope)).all()
     }
     fresh = {tuple(r[k] for k in key): r for r in rows}
@@ -642,9 +643,7 @@ def _replace_rows(
     for chunk_start in range(0, len(stale), 500):
         chunk = stale[chunk_start : chunk_start + 500]
         conn.execute(t.delete().where(sa.tuple_(*(t.c[k] for k in key)).in_(chunk)))
-    changed = [
-        r for k, r in fresh.items() if k not in stored or any(stored[k][n] != r[n] for n in names)
-    ]
+    changed = [r for k, r in fresh.items() if stored.get(k) != tuple(map(r.__getitem__, names))]
     if changed:
         update = [c for c in names if c not in key]
         upsert(conn, table, changed, key=key, update=update)
