@@ -5,7 +5,9 @@
     and decoding the same windows, storing nothing) and against what a user would write
     (citric + pandas ``DataFrame.to_sql``);
 (b) the peak memory of a sync of N and of 4N responses (``ru_maxrss`` of the process);
-(c) an idle pass over N synced responses (RC2 calls, time), and one with 10 new ones.
+(c) an idle pass over N synced responses (RC2 calls, time), and one with 10 new ones;
+(d) webhook-to-row latency: ``pingyi run`` in a subprocess, signed webhooks one at a time,
+    the time until each new response's row is in the database (``bench.webhook``).
 
 The double runs here; every measured piece runs in its own process (``bench.child``).
 Needs the ``bench`` extra (pandas): ``pip install -e '.[bench]'``.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -76,10 +79,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--big", type=int, default=400_000, help="responses for (b)'s 2nd run")
     parser.add_argument("--pg", default=PG_ADMIN, help="PostgreSQL admin URL ('' to skip)")
     parser.add_argument("--window", type=int, default=1000)
+    parser.add_argument("--webhooks", type=int, default=50, help="webhooks for (d) (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    say = print
+    say = functools.partial(print, flush=True)
     cat = common.catalogue()
     password = secrets.token_urlsafe(18)
     results: dict[str, Any] = {
@@ -151,7 +155,16 @@ def main(argv: list[str]) -> int:
                 f"{big_mb:.0f} MB ({(big_mb / small_mb - 1) * 100:+.1f}%; goal within 10%, "
                 f"< 150 MB); the {args.big:,} sync ran at {rate(big)}"
             )
-    say("(d) webhook-to-row p95: not measured by this script (see bench/README.md)")
+        if args.webhooks:
+            from bench import webhook
+
+            hooks = webhook.measure(work, webhooks=args.webhooks)
+            results["webhook"] = hooks
+            say(
+                f"(d) webhook-to-row over {hooks['webhooks']} webhooks (pingyi run, SQLite, "
+                f"{hooks['existing']:,} responses stored): p50 {hooks['p50_s'] * 1000:.0f} ms, "
+                f"p95 {hooks['p95_s'] * 1000:.0f} ms, max {hooks['max_s'] * 1000:.0f} ms"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
