@@ -78,6 +78,9 @@ class LedgerStatus(enum.StrEnum):
     RECTIFIED = "rectified"
     VERIFIED = "verified"
     APPEALED = "appealed"
+    #: the response no longer has a dissatisfied rating that counts (edited, deleted):
+    #: closed by the records, never by a person (sync.ledger)
+    WITHDRAWN = "withdrawn"
 
 
 class RunStatus(enum.StrEnum):

@@ -61,20 +61,41 @@ def test_a_pass_refreshes_the_touched_units_and_raises_their_items(rig: Rig) -> 
 
     scored = {row[1] for row in _results(rig.engine)["unit"]}
     assert units <= scored
-    # one rating item per dissatisfied, counted observation, counted from the records
+    # one rating item per complaint: per response with a dissatisfied, counted answer,
+    # counted from the records
+    o, r = m.Observation, m.Response
+    complaints = {
+        f"complaint:{site}:{survey}:{rid}"
+        for site, survey, rid in _rows(
+            rig.engine,
+            sa.select(r.site, r.survey_id, r.response_id)
+            .distinct()
+            .join(o, o.response_pk == r.id)
+            .where(o.dissatisfied.is_(True), o.counted.is_(True)),
+        )
+    }
     dissatisfied = _count(
         rig.engine,
         sa.select(sa.func.count())
-        .select_from(m.Observation)
-        .where(m.Observation.dissatisfied.is_(True), m.Observation.counted.is_(True)),
+        .select_from(o)
+        .where(o.dissatisfied.is_(True), o.counted.is_(True)),
     )
-    assert dissatisfied > 0
-    assert made["2022"].rating_items == dissatisfied
-    rating_items = _count(
-        rig.engine,
-        sa.select(sa.func.count()).select_from(m.LedgerItem).where(m.LedgerItem.source == "rating"),
-    )
-    assert rating_items == dissatisfied
+    # several answers of one response make one item
+    assert 0 < len(complaints) < dissatisfied
+    assert made["2022"].rating_items == len(complaints)
+    keys = {
+        key
+        for (key,) in _rows(
+            rig.engine,
+            sa.select(m.LedgerItem.source_key).where(m.LedgerItem.source == "rating"),
+        )
+    }
+    assert keys == complaints
+
+
+def _rows(engine: Engine, stmt: sa.Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(stmt)]
 
 
 def test_after_sync_is_idempotent_and_equals_a_rebuild(rig: Rig) -> None:
