@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from sync import ledger, score
 from sync import models as m
-from tests.test_pull import Rig, make_rig
+from tests.test_pull import SID, Rig, make_rig
 
 
 @pytest.fixture
@@ -120,3 +120,47 @@ def test_after_sync_is_idempotent_and_equals_a_rebuild(rig: Rig) -> None:
 def test_nothing_touched_means_nothing_done(rig: Rig) -> None:
     assert ledger.after_sync(rig.engine, rig.catalogue, set()) == {}
     assert _results(rig.engine)["unit"] == []
+
+
+def _item(engine: Engine, rid: int) -> dict[str, Any]:
+    key = f"complaint:district:111111:{rid}"
+    [found] = [i for i in ledger.items(engine) if i["source_key"] == key]
+    return found
+
+
+def test_edits_and_deletes_in_limesurvey_reach_the_items(rig: Rig) -> None:
+    rig.load(range(1, 31))
+    ledger.after_sync(rig.engine, rig.catalogue, rig.run().touched)
+    # response 9 rates all three dimensions dissatisfied, 3 only the overall one (tests.syncdata)
+    nine = _item(rig.engine, 9)
+    assert nine["content"] == (
+        "群众评价「服务意识」为非常不满意、「工作效率」为不满意、「总体评价」为不满意"
+        "（问卷 111111 答卷 9）"
+    )
+    assert nine["dimension_code"] is None
+    three = _item(rig.engine, 3)
+    assert three["dimension_code"] == "overall"
+    four = _item(rig.engine, 4)
+
+    rig.double.set_response(SID, 9, {"detail[SQ001]": "A1"})
+    rig.double.set_response(SID, 3, {"overall": "A2"})
+    rig.double.delete_response(SID, 4)
+    report = rig.run(full=True)
+    made = ledger.after_sync(rig.engine, rig.catalogue, report.touched)["2022"]
+    assert (made.created, made.updated, made.closed, made.reopened) == (0, 1, 2, 0)
+    row, events = ledger.history(rig.engine, nine["id"])
+    assert (
+        row["content"] == "群众评价「工作效率」为不满意、「总体评价」为不满意（问卷 111111 答卷 9）"
+    )
+    assert events[-1]["note"] == f"内容已更新（答卷修改）；原内容: {nine['content']}"
+    assert ledger.history(rig.engine, three["id"])[0]["status"] == "withdrawn"
+    row, events = ledger.history(rig.engine, four["id"])
+    assert (row["status"], events[-1]["note"]) == ("withdrawn", "撤销：答卷已在 LimeSurvey 中删除")
+
+    rig.double.set_response(SID, 3, {"overall": "A5"})
+    report = rig.run(full=True)
+    made = ledger.after_sync(rig.engine, rig.catalogue, report.touched)["2022"]
+    assert (made.created, made.updated, made.closed, made.reopened) == (0, 0, 0, 1)
+    assert ledger.history(rig.engine, three["id"])[0]["content"].startswith(
+        "群众评价「总体评价」为非常不满意"
+    )
