@@ -18,8 +18,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import yaml
 
 from bench import common
 from sync import signing
+from sync.testing.daemon_proc import launch
 
 #: how long one row may take before the measurement gives up
 ROW_TIMEOUT = 30.0
@@ -129,34 +128,9 @@ def measure(work: Path, *, existing: int = 1000, webhooks: int = 50) -> dict[str
         }
         env.pop("PINGYI_CONFIG", None)
         env.pop("PINGYI_DATABASE_URL", None)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sync", "--config", str(config), "run"],
-            env=env,
-            cwd=common.ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        lines: list[str] = []
-        found: list[str] = []
-        ready = threading.Event()
-
-        def read() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                lines.append(line)
-                if not found and '"listening on' in line:
-                    found.append(json.loads(line)["url"])
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
+        proc, url, lines = launch(config, env, cwd=common.ROOT, timeout=60)
         engine = sa.create_engine(db_url)
         try:
-            if not ready.wait(60) or not found:
-                raise SystemExit("pingyi run did not start:\n" + "".join(lines[-30:]))
-            url = found[0]
             if not _wait(lambda: _stored(engine) == existing, 120):
                 raise SystemExit("the first pass did not finish:\n" + "".join(lines[-30:]))
             for i in range(webhooks):

@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -39,6 +38,7 @@ from sync.limesurvey import LimeSurveyClient
 from sync.locks import PostgresLocker
 from sync.logging import REDACTED, RedactFilter, forget_secrets, redact, register_secret, setup
 from sync.pull import PassReport
+from sync.testing.daemon_proc import launch
 from tests.conftest import require_server
 
 SECRET = b"daemon-test-secret"
@@ -674,33 +674,8 @@ def live_sqlite(tmp_path: Path) -> Iterator[Setup]:
 
 
 def _launch(setup: Setup) -> Live:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sync", "--config", str(setup.config), "run"],
-        env=setup.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    )
-    lines: list[str] = []
-    found: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if not found and '"listening on' in line:
-                found.append(json.loads(line)["url"])
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(30) or not found:
-        proc.kill()
-        proc.wait()
-        raise AssertionError("daemon did not start:\n" + "".join(lines))
-    return Live(proc, found[0], lines)
+    proc, url, lines = launch(setup.config, setup.env)
+    return Live(proc, url, lines)
 
 
 def _stop(live: Live) -> int:
