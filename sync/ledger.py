@@ -692,7 +692,7 @@ class BulkAssign:
     assigned: int
     #: matched items already assigned to this person with this deadline: left alone
     unchanged: int
-    #: matched items whose status cannot go to assigned, by status
+    #: matched items neither open nor assigned, by status: left alone
     skipped: dict[str, int] = field(default_factory=dict)
 
 
@@ -707,8 +707,8 @@ def assign_many(
     dry_run: bool = False,
 ) -> BulkAssign:
     """Assign every item ``which`` selects to ``responsible``, one history event per item,
-    all or nothing. Items that cannot be assigned (rectified, verified, appealed,
-    withdrawn) are counted, not touched."""
+    all or nothing. Only open and assigned items are assigned; the others (rectified,
+    verified, appealed, withdrawn) are counted, not touched."""
     where = Location(key="ledger assign")
     if not which.narrows():
         raise InputError(
@@ -730,7 +730,9 @@ def assign_many(
         todo: list[_Row] = []
         unchanged = 0
         for row in rows:
-            if S.ASSIGNED not in TRANSITIONS[S(row.status)]:
+            # a rectified item goes back to assigned only on a failed verification, one
+            # by one: never by a bulk assignment
+            if row.status not in PENDING:
                 skipped[row.status] = skipped.get(row.status, 0) + 1
             elif (
                 row.status == S.ASSIGNED.value

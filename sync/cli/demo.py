@@ -275,7 +275,7 @@ def build_results(
     if build is not None:
         t = time.perf_counter()
         try:
-            build(engine, catalogue, campaign)
+            raised = build(engine, catalogue, campaign)
         except Exception as exc:
             # the sync's figures above stand; say what broke and fail the demo at the end
             say(f"ledger: FAILED in sync.ledger.raise_items: {type(exc).__name__}: {exc}")
@@ -285,7 +285,13 @@ def build_results(
                 items = _scalar(
                     conn, sa.select(sa.func.count()).select_from(m.LedgerItem.__table__)
                 )
-            say(f"ledger: {items} rectification items, in {time.perf_counter() - t:.2f} s")
+            kinds = ""
+            if hasattr(raised, "rating_items") and hasattr(raised, "dimension_items"):
+                kinds = (
+                    f" ({raised.rating_items:,} complaints, one per dissatisfied response; "
+                    f"{raised.dimension_items:,} dimensions below the threshold)"
+                )
+            say(f"ledger: {items:,} rectification items{kinds}, in {time.perf_counter() - t:.2f} s")
     else:
         say("ledger: skipped (sync.ledger.raise_items is not in this checkout yet)")
     report = _module("sync.report")
@@ -442,7 +448,7 @@ def demo(
         say(f"report: {report.resolve()}")
     say(f"done in {time.perf_counter() - began:.1f} s. Try next:")
     cfg = str(config_path)
-    for command in ("status", "results", "quarantine list", "ledger"):
+    for command in ("status", "results", "quarantine list", "ledger summary"):
         say(f"  pingyi --config {cfg} {command}")
     if problems:
         raise click.ClickException("the demo's records differ from what it generated")
