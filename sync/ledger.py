@@ -79,7 +79,6 @@ BY_RECORDS = frozenset({S.WITHDRAWN})
 PENDING = (S.OPEN.value, S.ASSIGNED.value)
 #: statuses that close an item (``closed_at`` set)
 CLOSED = frozenset({S.VERIFIED, S.WITHDRAWN})
-SOURCES = ("rating", "dimension", "manual")
 COMPLAINT = "complaint:"
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 _CHUNK = 500
