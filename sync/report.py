@@ -397,23 +397,63 @@ def to_html(doc: dict[str, Any]) -> str:
                 f"<td>{_e(reason)}</td></tr>"
             )
         out.append("</tbody></table></section>")
-    out.append(f"<h2>逾期整改事项（{len(doc['overdue'])} 项）</h2>")
-    if doc["overdue"]:
-        out.append(
-            '<table class="overdue"><thead><tr><th>编号</th><th>单位</th><th>内容</th>'
-            "<th>状态</th><th>责任人</th><th>整改期限</th></tr></thead><tbody>"
-        )
-        for i in doc["overdue"]:
-            out.append(
-                f"<tr><td class=num>{i['id']}</td><td>{_e(i['unit_name'])}</td>"
-                f"<td>{_e(i['content'])}</td><td>{_e(i['status'])}</td>"
-                f"<td>{_e(i['responsible'] or '未指定')}</td><td>{_e(i['deadline'])}</td></tr>"
-            )
-        out.append("</tbody></table>")
-    else:
-        out.append("<p>无逾期事项。</p>")
+    out.extend(_overdue_html(doc["overdue"]))
     out.append("</body></html>")
     return "\n".join(out)
+
+
+#: overdue items listed one by one in the HTML report; the rest are counted per unit
+#: (the full list is ``pingyi ledger list --overdue``, the xlsx sheet and ``--json``)
+OVERDUE_ROWS = 50
+
+
+def _overdue_html(items: list[dict[str, Any]]) -> list[str]:
+    """Overdue rectification: a table per unit (most overdue first), then the oldest
+    items. A page listing thousands of items helps nobody in the office."""
+    out = [f"<h2>逾期整改事项（{len(items)} 项）</h2>"]
+    if not items:
+        out.append("<p>无逾期事项。</p>")
+        return out
+    by_unit: dict[str, dict[str, Any]] = {}
+    for i in items:
+        unit = by_unit.setdefault(
+            i["unit"],
+            {"name": i["unit_name"], "n": 0, "unassigned": 0, "oldest": i["deadline"]},
+        )
+        unit["n"] += 1
+        unit["unassigned"] += not i["responsible"]
+        if i["deadline"] and (unit["oldest"] is None or i["deadline"] < unit["oldest"]):
+            unit["oldest"] = i["deadline"]
+    out.append(
+        '<table class="overdue-units"><thead><tr><th>单位</th><th>逾期项数</th>'
+        "<th>未指定责任人</th><th>最早期限</th></tr></thead><tbody>"
+    )
+    for code, unit in sorted(by_unit.items(), key=lambda kv: (-kv[1]["n"], kv[0])):
+        out.append(
+            f"<tr><td>{_e(code)} {_e(unit['name'])}</td><td class=num>{unit['n']}</td>"
+            f"<td class=num>{unit['unassigned']}</td><td>{_e(unit['oldest'])}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    oldest = sorted(items, key=lambda i: (i["deadline"] or "", i["id"]))[:OVERDUE_ROWS]
+    shown = f"期限最早的 {len(oldest)} 项" if len(items) > len(oldest) else "全部事项"
+    out.append(
+        f"<h3>{shown}</h3>"
+        '<table class="overdue"><thead><tr><th>编号</th><th>单位</th><th>内容</th>'
+        "<th>状态</th><th>责任人</th><th>整改期限</th></tr></thead><tbody>"
+    )
+    for i in oldest:
+        out.append(
+            f"<tr><td class=num>{i['id']}</td><td>{_e(i['unit_name'])}</td>"
+            f"<td>{_e(i['content'])}</td><td>{_e(i['status'])}</td>"
+            f"<td>{_e(i['responsible'] or '未指定')}</td><td>{_e(i['deadline'])}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    if len(items) > len(oldest):
+        out.append(
+            f"<p class=rules>其余 {len(items) - len(oldest)} 项见 "
+            "<code>pingyi ledger list --overdue</code> 或 xlsx 的「逾期整改」工作表。</p>"
+        )
+    return out
 
 
 def write_report(
