@@ -706,3 +706,20 @@ def test_connection_refused_is_transient_and_not_an_unanswered_login() -> None:
             ls.summary(SID)
         # no request reached a server, so the lockout guard did not stop the retries
         assert ls.calls.count("get_session_key") == 4
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-03-31 02:30:00", "2024-10-27 02:30:00", "2024-12-31 23:59:59", "1999-01-01 00:00:00"],
+)
+def test_fast_date_path_agrees_with_strptime(text: str) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    slow = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=berlin).astimezone(UTC)
+    row = parse_row({"id": 1, "submitdate": text}, zone=berlin, survey_id=1)
+    assert row.submitted_at == slow
+
+
+@pytest.mark.parametrize("text", ["2024-02-30 10:00:00", "2024-03-01T10:00:00", "2024-W09-1 10:00"])
+def test_dates_not_in_limesurveys_form_are_refused(text: str) -> None:
+    with pytest.raises(InputError, match=r"survey 5 response 9.*submitdate"):
+        parse_row({"id": 9, "submitdate": text}, zone=SHANGHAI, survey_id=5)

@@ -20,7 +20,7 @@ from sync import db, store
 from sync.bindings import Binding
 from sync.catalogue import Catalogue
 from sync.config import SiteConfig
-from sync.limesurvey import LimeSurveyClient
+from sync.limesurvey import LimeSurveyClient, read_spans
 from sync.models import Observation, Quarantine, Response, SyncRun
 from sync.pull import Cursor, PassReport, end_decision, run_pass, windows
 from sync.testing.double import LimeSurveyDouble
@@ -352,3 +352,33 @@ def test_progress_is_reported(rig: Rig) -> None:
     rig.run(progress=lambda done, _total: seen.append(done))
     assert seen[-1] == 25
     assert seen == sorted(seen)
+
+
+def test_windows_are_committed_a_few_at_a_time(rig: Rig) -> None:
+    rig.load(range(1, 96))
+    written: list[int] = []
+    report = rig.run(progress=lambda done, _total: written.append(done))
+    assert stored(rig.engine) == list(range(1, 96))
+    # windows of 10: 1..40 and 41..80 in one transaction each, then 81..90, 91..100 (five
+    # rows) and the empty 101..110 that ends the reading, written at once
+    assert written == [40, 80, 95]
+    assert report.windows == 11
+    assert store.load_state(rig.engine, KEY).high_water == 95
+
+
+def test_scattered_pending_ids_are_reread_in_few_calls(rig: Rig) -> None:
+    waiting = [3, 9, 14, 22, 30, 35, 77, 80, 150]
+    rig.load(i for i in range(1, 161) if i not in waiting)
+    rig.load(waiting, completed=False)
+    assert rig.run().pending == len(waiting)
+    for rid in (3, 30, 80, 150):
+        rig.double.set_response(SID, rid, {"submitdate": "2024-03-02 09:00:00", "lastpage": 2})
+    rig.double.delete_response(SID, 14)
+    before = rig.client.calls.count("export_responses")
+    report = rig.run()
+    rereads = rig.client.calls.count("export_responses") - before - 1  # 1: the empty window
+    # ids at most a window (10) apart share one read of at most 4 windows: 3..35, 77..80, 150
+    assert rereads == len(read_spans(waiting, 10)) == 3
+    assert report.inserted == 4
+    assert set(store.load_state(rig.engine, KEY).pending) == {9, 22, 35, 77}
+    assert [i for i in (3, 30, 80, 150) if i in stored(rig.engine)] == [3, 30, 80, 150]

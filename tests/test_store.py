@@ -228,3 +228,11 @@ def test_call_retries_a_database_that_went_away() -> None:
 
     with pytest.raises(TransientError, match="database unavailable"):
         store.call(broken, RetryPolicy(attempts=2, sleep=lambda _s: None))
+
+
+def test_ids_are_looked_up_by_a_few_ranges_or_by_lists() -> None:
+    assert store._id_spans(range(1001, 2001)) == [(1001, 2000)]
+    assert store._id_spans([5, 3, 90, 400]) == [(3, 90), (400, 400)]
+    assert store._id_spans([]) == []
+    scattered = range(0, 100_000, 1000)  # more than 8 ranges: IN lists
+    assert store._id_spans(scattered) is None
