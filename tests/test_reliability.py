@@ -208,7 +208,7 @@ def test_kill_minus_nine_mid_sync_then_restart(
 ) -> None:
     double, url = served_double
     # a slow LimeSurvey, so that the kills land inside the sync, between and in windows
-    double.faults = Faults(rate=0.0, latency=(0.01, 0.05), seed=1)
+    double.faults = Faults(rate=0.0, latency=(0.04, 0.1), seed=1)
     engine = fresh_engine(tmp_path / "crash.db")
     config = _write_config(tmp_path, url, tmp_path / "crash.db")
     rng = random.Random(int(os.environ.get("PINGYI_CRASH_SEED", "11")))
@@ -255,7 +255,7 @@ def test_sigterm_finishes_the_window_commits_and_exits_0(
     tmp_path: Path, served_double: tuple[LimeSurveyDouble, str]
 ) -> None:
     double, url = served_double
-    double.faults = Faults(rate=0.0, latency=(0.02, 0.05), seed=2)
+    double.faults = Faults(rate=0.0, latency=(0.04, 0.08), seed=2)
     engine = fresh_engine(tmp_path / "term.db")
     config = _write_config(tmp_path, url, tmp_path / "term.db")
     proc = _resync(config)
