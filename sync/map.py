@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sync.bindings import FixedUnit
+from sync.bindings import FixedUnit, RatingArray
 from sync.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -111,6 +111,21 @@ def _binding_where(binding: Binding) -> str:
     if where.file:
         return f"{where.file}:{where.line}" if where.line else str(where.file)
     return f"the Pingyi settings of survey {binding.survey_id} in LimeSurvey (plugin binding)"
+
+
+def _rating_where(binding: Binding, column: str) -> str:
+    """file:line of the rating entry that names ``column`` (where an answer_map or a scale
+    would go), else the binding's own place."""
+    if binding.where.file:
+        for i, rating in enumerate(binding.ratings):
+            named = (
+                column.startswith(f"{rating.question}[")
+                if isinstance(rating, RatingArray)
+                else rating.column == column
+            )
+            if named:
+                return f"{binding.where.file}:{binding.line_at('ratings', i)}"
+    return _binding_where(binding)
 
 
 def _catalogue_file(catalogue: Catalogue) -> str:
@@ -284,7 +299,8 @@ def map_row(
             return Rejected(
                 "unknown_scale",
                 f"scale {item.scale_code!r} for {_where_row(binding, row, item.column)} is not "
-                f"in {_catalogue_file(catalogue)}; fix the scale in {_binding_where(binding)}",
+                f"in {_catalogue_file(catalogue)}; fix the scale in "
+                f"{_rating_where(binding, item.column)}",
                 _detail(binding, row, column=item.column, scale=item.scale_code),
             )
         known = ", ".join(sorted(item.outcomes))
@@ -292,7 +308,7 @@ def map_row(
             "unknown_answer",
             f"answer code {raw!r} in {_where_row(binding, row, item.column)} is not a "
             f"level of scale {item.scale.code} ({known}); map it with answer_map in "
-            f"{_binding_where(binding)}",
+            f"{_rating_where(binding, item.column)}",
             _detail(binding, row, column=item.column, code=raw, scale=item.scale.code),
         )
 

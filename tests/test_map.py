@@ -286,3 +286,27 @@ def test_map_row_properties(
     assert len(out.comments) == (1 if comment and comment.strip() else 0)
     if out.comments:
         assert out.comments[0].text == comment
+
+
+def test_an_unknown_answer_points_at_the_rating_entry_to_fix() -> None:
+    """The reason names the line of the binding's rating entry, where an answer_map goes,
+    not the top of the file."""
+    from pathlib import Path
+
+    from sync.catalogue import load_catalogue
+
+    mappings = Path(__file__).resolve().parent.parent / "mappings"
+    catalogue = load_catalogue(mappings)
+    binding = next(b for b in catalogue.bindings.values() if b.survey_id == 410006)
+    path = mappings / "surveys" / "taxpayers_410006.yaml"
+    line = 1 + next(
+        i
+        for i, text in enumerate(path.read_text(encoding="utf-8").splitlines())
+        if text.strip().startswith("- question: tax")
+    )
+    cells: dict[str, str | None] = dict.fromkeys(binding.columns())
+    cells[next(iter(binding.columns() & {"unit", "office"}), "unit")] = "T0101"
+    cells["tax[SQ001]"] = "0"
+    out = rejected(make_row(9, cells), binding, catalogue)
+    assert out.reason_code == "unknown_answer"
+    assert f"taxpayers_410006.yaml:{line}" in out.reason, out.reason
