@@ -4,7 +4,10 @@
     double into SQLite and into a fresh PostgreSQL database, against the floor (fetching
     and decoding the same windows, storing nothing) and against what a user would write
     (citric + pandas ``DataFrame.to_sql``);
-(b) the peak memory of a sync of N and of 4N responses (``ru_maxrss`` of the process);
+(a') the same against the double paced like the real LimeSurvey 6.2.1 (an export of n rows
+    takes n x ``common.LS_SECONDS_PER_ROW``, from FACTS.md's capture): storing overlaps
+    LimeSurvey's export time, which the bare double (2-3x faster than LimeSurvey) hides;
+(b) the peak memory of a sync of N and of 4N responses (``VmHWM`` of the process);
 (c) an idle pass over N synced responses (RC2 calls, time), and one with 10 new ones;
 (d) webhook-to-row latency: ``pingyi run`` in a subprocess, signed webhooks one at a time,
     the time until each new response's row is in the database (``bench.webhook``).
@@ -73,6 +76,37 @@ def rate(r: dict[str, Any]) -> str:
     return f"{r['seconds']:.2f} s, {rows / r['seconds']:,.0f} rows/s" if r["seconds"] else "-"
 
 
+def full_sync(
+    url: str, password: str, args: argparse.Namespace, work: Path, *, sqlite_url: str, label: str
+) -> dict[str, Any]:
+    """(a): the floor, a full sync into SQLite and into a fresh PostgreSQL database, and
+    citric + pandas, against the double as it is serving now (bare or paced)."""
+    say = functools.partial(print, flush=True)
+    opts: dict[str, Any] = {"window": args.window}
+    out: dict[str, Any] = {}
+    floor = out["floor"] = child("floor", url, password, n=args.n, **opts)
+    say(f"({label}) floor (fetch + decode, no store): {rate(floor)}")
+    lite = out["sqlite"] = child("sync", url, password, db=sqlite_url, **opts)
+    say(
+        f"    sync into SQLite:     {rate(lite)}  = "
+        f"{lite['seconds'] / floor['seconds']:.2f}x floor (goal <= 1.5x), "
+        f"{lite['rc2_calls']} RC2 calls"
+    )
+    if args.pg:
+        with fresh_postgres(args.pg) as pg_url:
+            pg = out["postgres"] = child("sync", url, password, db=pg_url, **opts)
+            say(
+                f"    sync into PostgreSQL: {rate(pg)}  = "
+                f"{pg['seconds'] / floor['seconds']:.2f}x floor (goal <= 2x)"
+            )
+            pdpg = out["pandas_postgres"] = child("pandas", url, password, db=pg_url)
+            say(f"    citric + pandas to_sql into PostgreSQL: {rate(pdpg)}")
+    pandas_db = f"sqlite:///{work / f'pandas-{label}.db'}"
+    pdl = out["pandas_sqlite"] = child("pandas", url, password, db=pandas_db)
+    say(f"    citric + pandas to_sql into SQLite:     {rate(pdl)}")
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--n", type=int, default=100_000, help="responses for (a) and (c)")
@@ -81,6 +115,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--webhooks", type=int, default=50, help="webhooks for (d) (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--no-paced",
+        dest="paced",
+        action="store_false",
+        help="skip (a) against the double paced like a real LimeSurvey",
+    )
     args = parser.parse_args(argv)
 
     say = functools.partial(print, flush=True)
@@ -104,32 +144,26 @@ def main(argv: list[str]) -> int:
             # a first export warms the double's per-row JSON cache, as a long-running
             # LimeSurvey's own caches would be; every measured run then sees the same server
             child("floor", url, password, n=args.n, **opts)
-            floor = child("floor", url, password, n=args.n, **opts)
-            results["floor"] = floor
-            say(f"(a) floor (fetch + decode, no store): {rate(floor)}")
             sqlite_url = f"sqlite:///{work / 'bench.db'}"
-            lite = child("sync", url, password, db=sqlite_url, **opts)
-            results["sqlite"] = lite
-            say(
-                f"    sync into SQLite:     {rate(lite)}  = "
-                f"{lite['seconds'] / floor['seconds']:.2f}x floor (goal <= 1.5x), "
-                f"{lite['rc2_calls']} RC2 calls"
+            results.update(
+                full_sync(url, password, args, work, sqlite_url=sqlite_url, label="bare")
             )
-            if args.pg:
-                with fresh_postgres(args.pg) as pg_url:
-                    pg = child("sync", url, password, db=pg_url, **opts)
-                    results["postgres"] = pg
-                    say(
-                        f"    sync into PostgreSQL: {rate(pg)}  = "
-                        f"{pg['seconds'] / floor['seconds']:.2f}x floor (goal <= 2x)"
-                    )
-                    pdpg = child("pandas", url, password, db=pg_url)
-                    results["pandas_postgres"] = pdpg
-                    say(f"    citric + pandas to_sql into PostgreSQL: {rate(pdpg)}")
-            pdl = child("pandas", url, password, db=f"sqlite:///{work / 'pandas.db'}")
-            results["pandas_sqlite"] = pdl
-            say(f"    citric + pandas to_sql into SQLite:     {rate(pdl)}")
-
+            if args.paced:
+                double.pace = common.LS_SECONDS_PER_ROW
+                say(
+                    f"(a') the same, the double paced like LimeSurvey 6.2.1 "
+                    f"({1 / common.LS_SECONDS_PER_ROW:,.0f} rows/s, FACTS.md 'Export speed')"
+                )
+                paced = full_sync(
+                    url,
+                    password,
+                    args,
+                    work,
+                    sqlite_url=f"sqlite:///{work / 'paced.db'}",
+                    label="paced",
+                )
+                results["paced"] = paced
+                double.pace = 0.0
             idle = child("pass", url, password, db=sqlite_url, **opts)
             results["idle"] = idle
             double.load_responses(
@@ -149,7 +183,7 @@ def main(argv: list[str]) -> int:
                 big = child("sync", url, password, db=f"sqlite:///{work / 'big.db'}", **opts)
             del big_double
             results["big"] = big
-            small_mb, big_mb = lite["max_rss_mb"], big["max_rss_mb"]
+            small_mb, big_mb = results["sqlite"]["max_rss_mb"], big["max_rss_mb"]
             say(
                 f"(b) peak memory: sync of {args.n:,}: {small_mb:.0f} MB, of {args.big:,}: "
                 f"{big_mb:.0f} MB ({(big_mb / small_mb - 1) * 100:+.1f}%; goal within 10%, "
