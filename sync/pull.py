@@ -10,8 +10,8 @@ ids seen incomplete (``pending``). A pass:
    and counted;
 2. exports ``high_water+1 ..`` in windows of ``site.window`` ids (``all``, ``code``,
    ``short``) until a window comes back empty, fetching and mapping the next window in a
-   background thread while the current one is stored (a queue of one: memory does not
-   grow with the survey);
+   background thread while the current ones are stored (a queue of ``WINDOWS_PER_COMMIT``
+   windows: memory does not grow with the survey);
 3. decides whether the empty window was the end: ``get_summary``'s count of completed
    responses is compared with what the records hold; only when they differ is one probe
    made (ids only, above ``high_water``) to jump a gap of deleted ids. An idle pass is
@@ -153,10 +153,15 @@ _DONE = object()
 
 
 class _Prefetch:
-    """Fetches windows in a background thread, one ahead of the consumer.
+    """Fetches windows in a background thread, ahead of the consumer.
 
-    The queue holds at most one window, so at any time at most three windows are in
-    memory (being stored, queued, being fetched)."""
+    The queue holds up to ``WINDOWS_PER_COMMIT`` windows: while one transaction of that
+    many windows is written, the next one's are fetched, so storing overlaps
+    LimeSurvey's export time (with a queue of one, the writer then waited for two
+    exports per transaction: 20,000 responses against a double paced like LimeSurvey,
+    SQLite 4.6/3.7 s -> 3.4/3.2 s, PostgreSQL 5.9/5.6 -> 5.5/4.6 s). At most about
+    ``3 * WINDOWS_PER_COMMIT`` windows are in memory (being stored, queued, being
+    fetched): it does not grow with the survey."""
 
     def __init__(
         self,
@@ -170,7 +175,7 @@ class _Prefetch:
         self._fetch = fetch
         self._spans = spans
         self._stop_when_empty_after = stop_when_empty_after
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=WINDOWS_PER_COMMIT)
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pingyi-prefetch", daemon=True)
         self._thread.start()
