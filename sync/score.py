@@ -575,7 +575,7 @@ def _read_tallies(conn: Connection, campaign: str, units: Iterable[str] | None) 
         out.by_unit[unit][(group, dim)] = Tally(n, total, sat, dissat)
     # from the (ten times smaller) responses: live, not appealed, one counted answer at least
     answered = (
-        sa.select(o.id)
+        sa.select(o.response_pk)
         .where(o.response_pk == r.id, o.counted.is_(True), o.points.is_not(None))
         .exists()
     )

@@ -193,9 +193,9 @@ def test_dry_run_counts_and_writes_nothing(db: Engine) -> None:
 def test_a_failing_window_leaves_nothing_behind(db: Engine) -> None:
     bad = outcome(1)
     assert isinstance(bad, Mapped)
-    # an observation on a dimension missing from the catalogue breaks the foreign key
-    broken_obs = [*bad.observations]
-    broken_obs[0] = type(broken_obs[0])(**{**broken_obs[0].__dict__, "dimension": "nope"})
+    # a second rating of the same item breaks the observations' key, after the response
+    # row was written: the window's transaction must take the response back too
+    broken_obs = [*bad.observations, bad.observations[0]]
     broken = Mapped(bad.response, broken_obs, bad.comments, bad.content_hash)
     with pytest.raises(sa.exc.IntegrityError):
         store.write_window(db, store.Window(KEY, mapped=[broken], seen=[1], high_water=1, now=NOW))
