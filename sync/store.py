@@ -320,13 +320,15 @@ def _response_row(m: Mapped) -> dict[str, Any]:
     }
 
 
+#: in the tables' own column order, so ``_insert_many`` hands the tuples over as they
+#: are (in any other order every row is rebuilt: 0.5 s per 200,000 observations)
 OBSERVATION_COLUMNS = (
     "response_pk",
+    "item",
     "campaign_code",
     "unit_code",
     "group_code",
     "dimension_code",
-    "item",
     "raw_code",
     "level_code",
     "points",
@@ -343,11 +345,11 @@ def _children(m: Mapped, pk: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any
     observations = [
         (
             pk,
+            o.item,
             r.campaign,
             r.unit,
             r.group,
             o.dimension,
-            o.item,
             o.raw_code,
             o.level,
             o.points,
