@@ -101,6 +101,9 @@ def full_sync(
             )
             pdpg = out["pandas_postgres"] = child("pandas", url, password, db=pg_url)
             say(f"    citric + pandas to_sql into PostgreSQL: {rate(pdpg)}")
+    pandas_db = f"sqlite:///{work / f'pandas-{label}.db'}"
+    pdl = out["pandas_sqlite"] = child("pandas", url, password, db=pandas_db)
+    say(f"    citric + pandas to_sql into SQLite:     {rate(pdl)}")
     if label == "paced":
         # a stricter floor than fetch + decode (which the floor child does one after the
         # other): LimeSurvey's own export time alone, as the pacing sets it
@@ -111,9 +114,6 @@ def full_sync(
             if name in out
         )
         say(f"    against LimeSurvey's export time alone ({export_s:.2f} s): {ratios}")
-    pandas_db = f"sqlite:///{work / f'pandas-{label}.db'}"
-    pdl = out["pandas_sqlite"] = child("pandas", url, password, db=pandas_db)
-    say(f"    citric + pandas to_sql into SQLite:     {rate(pdl)}")
     return out
 
 
