@@ -750,18 +750,12 @@ class LimeSurveyClient:
 
     def export_window(self, sid: int, from_id: int, to_id: int) -> list[ExportRow]:
         """Responses with ``from_id <= id <= to_id``, complete or not, sorted by id."""
-        result = self.export_window_raw(sid, from_id, to_id)
+        if from_id > to_id:
+            return []
+        result = self._export(sid, from_id, to_id, None, f" survey {sid} ids {from_id}..{to_id}")
         if result is None:
             return []
         return parse_export(result, zone=self.site.zone, survey_id=sid)
-
-    def export_window_raw(self, sid: int, from_id: int, to_id: int) -> object:
-        """``export_window`` before decoding: the export's base64 document, or None for
-        no rows. ``parse_export`` of it gives the rows (``sync.pull`` decodes it in
-        another process while a catch-up is written)."""
-        if from_id > to_id:
-            return None
-        return self._export(sid, from_id, to_id, None, f" survey {sid} ids {from_id}..{to_id}")
 
     def export_ids(self, sid: int, ids: Iterable[int]) -> list[ExportRow]:
         """The rows of these ids that still exist (a deleted id is simply absent)."""

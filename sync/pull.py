@@ -9,10 +9,9 @@ ids seen incomplete (``pending``). A pass:
    are stored, vanished ones dropped, ids older than ``pending_max_age_days`` are dropped
    and counted;
 2. exports ``high_water+1 ..`` in windows of ``site.window`` ids (``all``, ``code``,
-   ``short``) until a window comes back empty, fetching the next windows in a background
-   thread while the current ones are stored (a queue of ``WINDOWS_PER_COMMIT`` windows:
-   memory does not grow with the survey); a catch-up decodes and maps them in a worker
-   process (``_Prefetch``), the database work and the cursor stay in this one;
+   ``short``) until a window comes back empty, fetching and mapping the next window in a
+   background thread while the current ones are stored (a queue of ``WINDOWS_PER_COMMIT``
+   windows: memory does not grow with the survey);
 3. decides whether the empty window was the end: ``get_summary``'s count of completed
    responses is compared with what the records hold; only when they differ is one probe
    made (ids only, above ``high_water``) to jump a gap of deleted ids. An idle pass is
@@ -28,20 +27,17 @@ vanished as deleted; ``id_range`` re-reads a range the same way without moving t
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sync import store
 from sync.errors import PingyiError
-from sync.limesurvey import parse_export, read_spans
+from sync.limesurvey import read_spans
 from sync.map import Mapped, Rejected, map_row
 
 if TYPE_CHECKING:
@@ -155,73 +151,6 @@ class _Read:
 
 _DONE = object()
 
-#: consecutive non-empty windows after which a pass decodes and maps in a worker process
-OFFLOAD_AFTER = 2
-
-
-#: base64 characters; an export document this short holds no row (one row is ~500)
-_SMALL_DOCUMENT = 256
-
-
-def _empty() -> _Read:
-    return _Read([], [], [], [], [])
-
-
-@dataclass(frozen=True)
-class _Decoder:
-    """An export's raw document -> its mapped ``_Read`` (pure; picklable, so a worker
-    process can hold one)."""
-
-    zone: Any
-    survey_id: int
-    binding: Binding
-    catalogue: Catalogue
-    token_key: bytes | None
-
-    def __call__(self, raw: object) -> _Read:
-        if raw is None:
-            return _empty()
-        rows = parse_export(raw, zone=self.zone, survey_id=self.survey_id)
-        return _split(rows, self.binding, self.catalogue, self.token_key)
-
-
-_worker_decoder: _Decoder | None = None
-
-
-def _init_worker(decoder: _Decoder) -> None:
-    """In the worker process: keep the decoder, and leave when the pass's process is gone
-    (killed with -9, it closes no pipe this process would notice: the worker holds both
-    ends of its queues since the fork, and would wait forever)."""
-    global _worker_decoder  # noqa: PLW0603  (one per worker process, set once)
-    _worker_decoder = decoder
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="pingyi-worker-watch", daemon=True).start()
-
-
-def _decode_in_worker(raw: object) -> _Read:
-    assert _worker_decoder is not None
-    return _worker_decoder(raw)
-
-
-def _start_worker(decoder: _Decoder) -> ProcessPoolExecutor | None:
-    """One worker process for decoding and mapping, or None where there is none (no
-    ``fork``). Forked, not spawned: the code is loaded already, a spawned interpreter
-    would import it all again while the first windows wait."""
-    try:
-        context = multiprocessing.get_context("fork")
-        return ProcessPoolExecutor(
-            max_workers=1, mp_context=context, initializer=_init_worker, initargs=(decoder,)
-        )
-    except (ValueError, OSError) as exc:
-        log.debug("no worker process (%s): decoding in the pass's own process", exc)
-        return None
-
 
 class _Prefetch:
     """Fetches windows in a background thread, ahead of the consumer.
@@ -232,34 +161,20 @@ class _Prefetch:
     exports per transaction: 20,000 responses against a double paced like LimeSurvey,
     SQLite 4.6/3.7 s -> 3.4/3.2 s, PostgreSQL 5.9/5.6 -> 5.5/4.6 s). At most about
     ``3 * WINDOWS_PER_COMMIT`` windows are in memory (being stored, queued, being
-    fetched): it does not grow with the survey.
-
-    Decoding and mapping (``decode``) move to one worker process after
-    ``OFFLOAD_AFTER`` non-empty windows in a row (a catch-up; a daemon's small pass
-    starts no process): in a thread they hold the GIL the writer needs between SQLite's
-    steps, so they did not overlap the writing at all. Fetching (the client, its
-    session and its login) stays in this process; the worker only turns a document into
-    rows. If the worker fails for any reason, the window is decoded here instead, which
-    raises the same error it would have raised without a worker."""
+    fetched): it does not grow with the survey."""
 
     def __init__(
         self,
-        fetch: Callable[[int, int], object],
-        decode: _Decoder,
+        fetch: Callable[[int, int], _Read],
         spans: Iterator[tuple[int, int]],
         *,
         stop_when_empty_after: int | None,
-        offload: bool = True,
     ) -> None:
-        """``fetch``: a window's raw export (None: no rows); ``stop_when_empty_after``:
-        an empty window ending at or above this id ends the reading (None: read every
-        span, empty or not)."""
+        """``stop_when_empty_after``: an empty window ending at or above this id ends the
+        reading (None: read every span, empty or not)."""
         self._fetch = fetch
-        self._decode = decode
         self._spans = spans
         self._stop_when_empty_after = stop_when_empty_after
-        self._offload = offload
-        self._pool: ProcessPoolExecutor | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=WINDOWS_PER_COMMIT)
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pingyi-prefetch", daemon=True)
@@ -274,61 +189,16 @@ class _Prefetch:
                 continue
         return False
 
-    def _ends(self, hi: int, read: _Read) -> bool:
-        limit = self._stop_when_empty_after
-        return not read.seen and limit is not None and hi >= limit
-
-    def _settle(self, future: Future[_Read], raw: object) -> _Read:
-        try:
-            return future.result()
-        except Exception:  # the worker failed or died: decode here, errors and all
-            return self._decode(raw)
-
-    def _submit(self, raw: object) -> Future[_Read] | None:
-        if self._pool is None:
-            return None
-        try:
-            return self._pool.submit(_decode_in_worker, raw)
-        except Exception as exc:  # a broken pool: the rest is decoded here
-            log.debug("worker process unavailable (%s): decoding here", exc)
-            self._pool.shutdown(wait=False, cancel_futures=False)
-            self._pool = None
-            self._offload = False
-            return None
-
     def _run(self) -> None:
-        streak = 0
-        # the last window handed to the worker, whose emptiness (the end?) is looked at
-        # after the next fetch, so that fetching and decoding overlap
-        waiting: tuple[int, Future[_Read], object] | None = None
         try:
             for lo, hi in self._spans:
                 if self._halt.is_set():
                     return
-                raw = self._fetch(lo, hi)
-                if waiting is not None:
-                    if self._ends(waiting[0], self._settle(waiting[1], waiting[2])):
-                        # LimeSurvey answers "No Data" (None) for an empty window, so
-                        # this fetch is wasted only for a document without rows
-                        break
-                    waiting = None
-                # a document too short to hold a row (LimeSurvey 6.2.1 answers an empty
-                # window with ``{"responses": []}``) is decoded here at once: whether a
-                # window is empty decides whether to fetch the next one
-                big = isinstance(raw, str) and len(raw) > _SMALL_DOCUMENT
-                streak = streak + 1 if big else 0
-                if self._offload and self._pool is None and streak >= OFFLOAD_AFTER:
-                    self._pool = _start_worker(self._decode)
-                    self._offload = self._pool is not None
-                future = self._submit(raw) if big else None
-                if future is None:
-                    future = Future()
-                    future.set_result(self._decode(raw))
-                else:
-                    waiting = (hi, future, raw)
-                if not self._put((lo, hi, future, raw)):
+                read = self._fetch(lo, hi)
+                if not self._put((lo, hi, read)):
                     return
-                if waiting is None and self._ends(hi, future.result()):
+                limit = self._stop_when_empty_after
+                if not read.seen and limit is not None and hi >= limit:
                     break
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
@@ -342,14 +212,11 @@ class _Prefetch:
                 return
             if isinstance(item, BaseException):
                 raise item
-            lo, hi, future, raw = item
-            yield lo, hi, self._settle(future, raw)
+            yield item
 
     def close(self) -> None:
         self._halt.set()
         self._thread.join(timeout=600)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 #: consecutive non-empty windows written in one transaction, at most
@@ -520,11 +387,12 @@ def run_pass(
             spans = windows(cursor.high_water + 1, site.window)
 
         moving = id_range is None
-        decoder = _Decoder(site.zone, sid, binding, catalogue, token_key)
         while True:
             prefetch = _Prefetch(
-                lambda lo, hi: client.export_window_raw(sid, lo, hi),
-                decoder,
+                # mapped in the prefetch thread too: it overlaps the database's work
+                lambda lo, hi: _split(
+                    client.export_window(sid, lo, hi), binding, catalogue, token_key
+                ),
                 spans,
                 stop_when_empty_after=reach,
             )
