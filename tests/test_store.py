@@ -236,3 +236,29 @@ def test_ids_are_looked_up_by_a_few_ranges_or_by_lists() -> None:
     assert store._id_spans([]) == []
     scattered = range(0, 100_000, 1000)  # more than 8 ranges: IN lists
     assert store._id_spans(scattered) is None
+
+
+def test_sqlite_new_keys_are_checked_and_fall_back_when_they_do_not_match(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite takes a new response's key as "the last n ids" only when the first and the
+    last of them are the responses just inserted; otherwise the keys are read back, and the
+    records come out the same either way."""
+    store.write_window(db, window(1, 2, 3))
+    mapped = window(1, 2, 3).mapped
+    with db.connect() as conn:
+        # responses 1 and 2 are not the last two rows written (2 and 3 are)
+        assert store._sqlite_new_pks(conn, mapped[:2]) is None
+        if db.dialect.name == "sqlite":
+            assert store._sqlite_new_pks(conn, mapped) is not None
+    fast = dump(db)
+
+    monkeypatch.setattr(store, "_sqlite_new_pks", lambda conn, inserts: None)
+    with db.begin() as conn:
+        for table in (Observation, Comment, Response):
+            conn.execute(sa.delete(table))
+    store.write_window(db, window(1, 2, 3))
+    slow = dump(db)
+    key = ("responses", "observations", "comments")
+    assert {k: fast[k] for k in key} == {k: slow[k] for k in key}
+    assert len(slow["observations"]) > 3
