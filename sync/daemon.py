@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sync import ledger
 from sync.errors import ConfigError, LoginRefused, PingyiError
 from sync.locks import DaemonLock, SurveyLocker, make_locker
-from sync.logging import redact, register_secret
+from sync.logging import redact
 from sync.metrics import Metrics
 from sync.webhook import DaemonApp, HttpServer, WebhookEvent
 
@@ -298,7 +298,7 @@ class Daemon:
             jobs[(site.name, sid)] = None
         problems = binding_problems(config.sites, catalogue)
         daemon_cfg = config.daemon
-        secret = _optional_secret(daemon_cfg.webhook_secret, "webhook")
+        secret = sites.optional_secret(daemon_cfg.webhook_secret, "webhook secret")
         plugin = None
         if any(site.plugin_url for site in config.sites):
             # the plugin signs manifests with the same shared secret as its webhooks
@@ -697,18 +697,6 @@ def binding_problems(sites: Sequence[SiteConfig], catalogue: Catalogue) -> list[
                 f"binding for survey {sid} names site {site_name!r}, which is not configured"
             )
     return problems
-
-
-def _optional_secret(ref: Any, what: str) -> bytes | None:
-    if not ref.configured:
-        return None
-    try:
-        value: str = ref.reveal().get_secret_value()
-    except ConfigError as exc:
-        log.warning("%s not available: %s", what, exc)
-        return None
-    register_secret(value)
-    return value.encode("utf-8")
 
 
 def default_after_pass() -> list[AfterPass]:

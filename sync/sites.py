@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 
 from sync.bindings import Binding
 from sync.catalogue import Catalogue
-from sync.config import Config, SiteConfig
+from sync.config import Config, SecretRef, SiteConfig
 from sync.db import utcnow
 from sync.errors import (
     ConfigError,
@@ -67,17 +67,24 @@ def password(site: SiteConfig) -> SecretStr:
     return secret
 
 
-def token_key(config: Config) -> bytes | None:
-    """The token-hash key, when configured (bindings with ``token: hash`` need it)."""
-    ref = config.daemon.token_hash_key
+def optional_secret(ref: SecretRef, what: str) -> bytes | None:
+    """A secret that may be absent (the webhook secret, the token-hash key): its bytes,
+    scrubbed from every log line; None, with a warning, when it is configured but cannot
+    be read; None when it is not configured."""
     if not ref.configured:
         return None
     try:
         value = ref.reveal().get_secret_value()
-    except ConfigError:
+    except ConfigError as exc:
+        log.warning("%s not available: %s", what, exc)
         return None
     register_secret(value)
     return value.encode("utf-8")
+
+
+def token_key(config: Config) -> bytes | None:
+    """The token-hash key, when configured (bindings with ``token: hash`` need it)."""
+    return optional_secret(config.daemon.token_hash_key, "token-hash key")
 
 
 def make_client(site: SiteConfig, *, retry: RetryPolicy | None = None) -> LimeSurveyClient:
