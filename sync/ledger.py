@@ -54,9 +54,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from sync import models as m
+from sync import tallies
 from sync.db import utcnow
 from sync.errors import InputError, Location
-from sync.score import campaign_of, exact, refresh
+from sync.score import campaign_of, refresh
+from sync.tallies import exact
 from sync.upsert import upsert
 from sync.workdays import WorkCalendar
 
@@ -934,6 +936,7 @@ def add_appeal(engine: Engine, ref: str, *, reason: str, by: str) -> AppealChang
             )
         ).inserted_primary_key
         assert key is not None
+        tallies.mark_stale(conn, [(resp.campaign_code, resp.unit_code)])
         moved = _move_items(
             conn,
             resp.id,
@@ -972,6 +975,7 @@ def revert_appeal(
                 m.Response.id == row.response_pk
             )
         ).one()
+        tallies.mark_stale(conn, [(resp.campaign_code, resp.unit_code)])
         moved = _move_items(
             conn,
             row.response_pk,

@@ -1,6 +1,6 @@
 """The records database's tables (``pingyi_<name>``), one class each.
 
-Four groups, each written by one step of the flow:
+Five groups, each written by one step of the flow:
 
 - catalogue (``pingyi catalogue load`` from ``mappings/``): System, Unit, Dimension,
   RespondentGroup, Scale, Campaign, CampaignUnit, SurveyBinding. Keyed by their codes,
@@ -10,6 +10,8 @@ Four groups, each written by one step of the flow:
   SiteState, SyncRun.
 - decisions by the appraisal office: Appeal (excludes a response from scoring, with who,
   when, why; reversible), WorkAssessment (the office's own 30 % scores).
+- tallies (``tallies``: the sums of the scorable observations per unit, recounted for
+  every unit a change marks stale): TallyDimension, TallySample, TallyStale.
 - results (``score``, rebuilt from the records any time) and the rectification ledger:
   ResultDimension, ResultGroup, ResultUnit, ResultSystem, LedgerItem, LedgerEvent.
 
@@ -57,6 +59,9 @@ __all__ = [
     "SyncPending",
     "SyncRun",
     "System",
+    "TallyDimension",
+    "TallySample",
+    "TallyStale",
     "Unit",
     "WorkAssessment",
     "excluded_responses",
@@ -464,6 +469,57 @@ class WorkAssessment(Timestamped, Base):
     score: Mapped[float]
     note: Mapped[LongText | None]
     entered_by: Mapped[str | None]
+
+
+# -- tallies (kept by ``tallies``: the sums the results are composed from) ----------------
+
+
+class TallyDimension(Timestamped, Base):
+    """Per campaign, unit, group and dimension: the sums of the scorable observations,
+    what the scoring GROUP BY returns. Recounted from the observations for every unit
+    marked in TallyStale (``sync.tallies``), so the results need not read the
+    observations again; ``pingyi results rebuild --recount`` recounts every unit."""
+
+    __tablename__ = "pingyi_tally_dimension"
+    __table_args__ = table_args()
+
+    campaign_code: Mapped[Code] = mapped_column(primary_key=True)
+    unit_code: Mapped[Code] = mapped_column(primary_key=True)
+    group_code: Mapped[Code] = mapped_column(primary_key=True)
+    dimension_code: Mapped[Code] = mapped_column(primary_key=True)
+    answers: Mapped[int]  # including "don't know"
+    counted: Mapped[int]
+    #: the exact sum of the counted answers' points, as a fraction ("1735/2"): no float
+    #: or backend decimal type rounds it
+    points_sum: Mapped[str] = mapped_column(sa.String(96))
+    satisfied: Mapped[int]
+    dissatisfied: Mapped[int]
+
+
+class TallySample(Timestamped, Base):
+    """Per campaign, unit and group: the live, unappealed responses with at least one
+    counted answer (the sample the campaign's minimum is checked against)."""
+
+    __tablename__ = "pingyi_tally_sample"
+    __table_args__ = table_args()
+
+    campaign_code: Mapped[Code] = mapped_column(primary_key=True)
+    unit_code: Mapped[Code] = mapped_column(primary_key=True)
+    group_code: Mapped[Code] = mapped_column(primary_key=True)
+    responses: Mapped[int]
+
+
+class TallyStale(Timestamped, Base):
+    """A unit whose tallies must be recounted: written in the same transaction as every
+    change to its responses, observations or appeals (``tallies.mark_stale``), removed
+    by the recount."""
+
+    __tablename__ = "pingyi_tally_stale"
+    __table_args__ = table_args()
+
+    campaign_code: Mapped[Code] = mapped_column(primary_key=True)
+    unit_code: Mapped[Code] = mapped_column(primary_key=True)
+    marked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 # -- results (rebuilt by ``score``) --------------------------------------------------------

@@ -49,6 +49,7 @@ responses with the rules below and the campaign file:
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
 import time
@@ -57,6 +58,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -64,7 +67,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from sync import models as m
+from sync import tallies
 from sync.errors import InputError, Location
+from sync.tallies import Tally, exact, fsum
 from sync.upsert import upsert
 
 if TYPE_CHECKING:
@@ -86,15 +91,6 @@ GroupStatus = Literal["ok", "insufficient", "unscored", "not_in_campaign"]
 # ---------------------------------------------------------------------------------------
 # small exact helpers
 # ---------------------------------------------------------------------------------------
-
-
-def exact(value: float | int | str | Fraction | Decimal) -> Fraction:
-    """The number as written: 0.1 from a YAML file is 1/10, not the nearest binary float."""
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, float):
-        return Fraction(repr(value))
-    return Fraction(value)
 
 
 def published(value: Fraction, places: int = 2) -> Decimal:
@@ -139,6 +135,15 @@ class GroupRules:
     #: dimension code -> weight; empty = every answered dimension weighs the same
     dimension_weights: Mapping[str, Fraction] = field(default_factory=dict)
 
+    @cached_property
+    def weighted(self) -> tuple[tuple[str, Fraction], ...]:
+        """The dimensions with a positive weight, in the campaign's order."""
+        return tuple((d, w) for d, w in self.dimension_weights.items() if w > 0)
+
+    @cached_property
+    def weighted_total(self) -> Fraction:
+        return fsum(w for _, w in self.weighted)
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -181,28 +186,6 @@ def rules_for(campaign: Campaign) -> Rules:
 # ---------------------------------------------------------------------------------------
 # figures
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tally:
-    """Counted answers of one (unit, group, dimension): what the GROUP BY returns."""
-
-    count: int = 0
-    points: Fraction = Fraction(0)  # exact sum of points
-    satisfied: int = 0
-    dissatisfied: int = 0
-
-    def __add__(self, other: Tally) -> Tally:
-        return Tally(
-            self.count + other.count,
-            self.points + other.points,
-            self.satisfied + other.satisfied,
-            self.dissatisfied + other.dissatisfied,
-        )
-
-    @property
-    def mean(self) -> Fraction | None:
-        return self.points / self.count if self.count else None
 
 
 @dataclass(frozen=True)
@@ -282,19 +265,28 @@ def group_score(
 ) -> tuple[Fraction | None, tuple[str, ...]]:
     """The dimension-weighted mean of dimension means, and the weighted dimensions missing."""
     answered = {d: t for d, t in dims.items() if t.count}
+    missing: tuple[str, ...] = ()
     if rule is None or not rule.dimension_weights:
         weights = dict.fromkeys(answered, Fraction(1))
-        missing: tuple[str, ...] = ()
+        total = Fraction(len(weights))
     else:
-        weights = {d: w for d, w in rule.dimension_weights.items() if d in answered and w > 0}
-        missing = tuple(
-            sorted(d for d, w in rule.dimension_weights.items() if w > 0 and d not in answered)
-        )
-    total = sum(weights.values(), Fraction(0))
+        weights = {d: w for d, w in rule.weighted if d in answered}
+        if len(weights) == len(rule.weighted):  # the usual case: every one answered
+            total = rule.weighted_total
+        else:
+            missing = tuple(sorted(d for d, _ in rule.weighted if d not in answered))
+            total = fsum(weights.values())
     if not total:
         return None, missing
-    parts = (w * answered[d].points / answered[d].count for d, w in weights.items())
-    return sum(parts, Fraction(0)) / total, missing
+    # sum of w * points / count over the dimensions, as one numerator and denominator:
+    # the same exact value as adding Fractions, without reducing after every step
+    num, den = 0, 1
+    for d, w in weights.items():
+        t = answered[d]
+        a = w.numerator * t.points.numerator
+        b = w.denominator * t.points.denominator * t.count
+        num, den = num * b + a * den, den * b
+    return Fraction(num, den) / total, missing
 
 
 def compose_unit(
@@ -318,7 +310,7 @@ def compose_unit(
     for group in sorted(set(by_group) | set(rules.groups)):
         rule = rules.groups.get(group)
         dims = by_group.get(group, {})
-        pooled = sum(dims.values(), Tally())
+        pooled = Tally.pool(dims.values())
         n = responses.get(group, 0)
         if rule is not None and not pooled.count:
             flags.append(f"group_missing:{group}")
@@ -351,10 +343,8 @@ def compose_unit(
                 missing,
             )
         )
-    total_weight = sum((w for w, _ in weighted), Fraction(0))
-    questionnaire = (
-        sum((w * s for w, s in weighted), Fraction(0)) / total_weight if total_weight else None
-    )
+    total_weight = fsum(w for w, _ in weighted)
+    questionnaire = fsum(w * s for w, s in weighted) / total_weight if total_weight else None
     final: Fraction | None = None
     if questionnaire is not None:
         if work is None:
@@ -509,89 +499,19 @@ def rank_and_grade(
 @dataclass(frozen=True)
 class RefreshReport:
     campaign: str
-    units_recomputed: int
+    units_recomputed: int  # units whose figures were composed (all of the campaign's)
+    units_recounted: int  # of which counted again from the observations
     units_ranked: int
-    observations: int  # counted observations in the recomputed units
+    observations: int  # counted observations the figures rest on
+    #: units whose kept sums a recount found different (``tallies``); should be none
+    drifted: tuple[str, ...]
     duration_s: float
 
 
-def _unit_filter(units: Iterable[str] | None) -> sa.ColumnElement[bool]:
-    return sa.true() if units is None else m.Observation.unit_code.in_(sorted(units))
-
-
-@dataclass
-class _Tallies:
-    by_unit: dict[str, dict[tuple[str, str], Tally]] = field(
-        default_factory=lambda: defaultdict(dict)
-    )
-    answers: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
-    responses: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
-    observations: int = 0
-
-
-def _read_tallies(conn: Connection, campaign: str, units: Iterable[str] | None) -> _Tallies:
-    """Two GROUP BYs: answers per points value (exact means, no float sums), and the
-    responses with a counted answer per (unit, group)."""
-    o, r = m.Observation, m.Response
-    if conn.dialect.name == "postgresql":
-        # the aggregate has few groups but the planner guesses many: with the default
-        # 4 MB it sorts 1M rows on disk instead of hashing them
-        conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
-    where = sa.and_(o.campaign_code == campaign, _unit_filter(units), m.in_scope())
-    # satisfied/dissatisfied are summed, not grouped on: fewer keys, a cheaper hash
-    keys = (o.unit_code, o.group_code, o.dimension_code, o.counted, o.points)
-    rows = conn.execute(
-        sa.select(
-            *keys,
-            sa.func.count(),
-            sa.func.sum(sa.case((o.satisfied.is_(True), 1), else_=0)),
-            sa.func.sum(sa.case((o.dissatisfied.is_(True), 1), else_=0)),
-        )
-        .where(where)
-        .group_by(*keys)
-    ).all()
-    out = _Tallies()
-    # plain integers per key first, one Tally per key at the end: a Fraction per row of
-    # the GROUP BY (thousands) costs more than the rest of the arithmetic
-    sums: dict[tuple[str, str, str], list[Any]] = {}
-    points_of: dict[float, Fraction] = {}
-    for unit, group, dim, counted, points, n, sat, dissat in rows:
-        out.answers[(unit, group, dim)] += n
-        if not counted or points is None:
-            continue
-        out.observations += n
-        value = points_of.get(points)
-        if value is None:
-            value = points_of[points] = exact(points)
-        acc = sums.get((unit, group, dim))
-        if acc is None:
-            sums[(unit, group, dim)] = [n, value * n, int(sat), int(dissat)]
-        else:
-            acc[0] += n
-            acc[1] += value * n
-            acc[2] += int(sat)
-            acc[3] += int(dissat)
-    for (unit, group, dim), (n, total, sat, dissat) in sums.items():
-        out.by_unit[unit][(group, dim)] = Tally(n, total, sat, dissat)
-    # from the (ten times smaller) responses: live, not appealed, one counted answer at least
-    answered = (
-        sa.select(o.response_pk)
-        .where(o.response_pk == r.id, o.counted.is_(True), o.points.is_not(None))
-        .exists()
-    )
-    per_group = (
-        sa.select(r.unit_code, r.group_code, sa.func.count())
-        .where(
-            r.campaign_code == campaign,
-            sa.true() if units is None else r.unit_code.in_(sorted(units)),
-            r.id.not_in(m.excluded_responses()),
-            answered,
-        )
-        .group_by(r.unit_code, r.group_code)
-    )
-    for unit, group, n in conn.execute(per_group).all():
-        out.responses[unit][group] = n
-    return out
+DIMENSION_KEY = ("campaign_code", "unit_code", "group_code", "dimension_code")
+GROUP_KEY = ("campaign_code", "unit_code", "group_code")
+UNIT_KEY = ("campaign_code", "unit_code")
+NONE = Tally()
 
 
 def _float(value: Fraction | Decimal | None) -> float | None:
@@ -618,72 +538,35 @@ def _replace_rows(
     table: type[Any],
     *,
     campaign: str,
-    units: Iterable[str] | None,
     rows: list[dict[str, Any]],
     key: tuple[str, ...],
 ) -> None:
-    """Make the stored rows of these units equal ``rows``: upsert the rows that are new
-    or differ, delete the ones the figures no longer have (a dimension whose only answers
-    were appealed away). Rows already equal are not written at all, so a rebuild that
-    changes nothing writes nothing and costs about one read of the results."""
+    """Make the campaign's stored rows equal ``rows``: upsert the rows that are new or
+    differ, delete the ones the figures no longer have (a dimension whose only answers
+    were appealed away, a unit that left the campaign). Rows already equal are not
+    written at all, so a rebuild that changes nothing writes nothing and costs about one
+    read of the results."""
     t = _table(table)
-    scope = sa.and_(
-        t.c.campaign_code == campaign,
-        sa.true() if units is None else t.c.unit_code.in_(sorted(units)),
-    )
+    scope = t.c.campaign_code == campaign
     names = list(rows[0]) if rows else list(key)
-    at = [names.index(k) for k in key]
-    # rows as plain tuples in ``names`` order: one C-level comparison per row
+    # rows as plain tuples in ``names`` order, built by itemgetter (in C): one tuple
+    # comparison per row (a key has two columns at least, so itemgetter gives tuples)
+    assert len(key) > 1
+    of_key, of_row = itemgetter(*key), itemgetter(*names)
+    stored_key = itemgetter(*(names.index(k) for k in key))
     stored = {
-        tuple(r[i] for i in at): tuple(r)
+        stored_key(r): tuple(r)
         for r in conn.execute(sa.select(*(t.c[n] for n in names)).where(scope)).all()
     }
-    fresh = {tuple(r[k] for k in key): r for r in rows}
+    fresh = {of_key(r): r for r in rows}
     stale = [k for k in stored if k not in fresh]
     for chunk_start in range(0, len(stale), 500):
         chunk = stale[chunk_start : chunk_start + 500]
         conn.execute(t.delete().where(sa.tuple_(*(t.c[k] for k in key)).in_(chunk)))
-    changed = [r for k, r in fresh.items() if stored.get(k) != tuple(map(r.__getitem__, names))]
+    changed = [r for k, r in fresh.items() if stored.get(k) != of_row(r)]
     if changed:
         update = [c for c in names if c not in key]
         upsert(conn, table, changed, key=key, update=update)
-
-
-def _stored_units(
-    conn: Connection, campaign: str, groups: Iterable[str], skip: set[str]
-) -> list[UnitFigure]:
-    """Figures of units not recomputed, read back from the results (counts from their
-    dimension rows) so ranking sees exactly what a rebuild would."""
-    u = m.ResultUnit
-    d = m.ResultDimension
-    counts = {
-        unit: (int(sat or 0), int(cnt or 0))
-        for unit, sat, cnt in conn.execute(
-            sa.select(d.unit_code, sa.func.sum(d.satisfied), sa.func.sum(d.counted))
-            .where(d.campaign_code == campaign, d.group_code.in_(sorted(groups)))
-            .group_by(d.unit_code)
-        )
-    }
-    out = []
-    for row in conn.execute(sa.select(u).where(u.campaign_code == campaign)).mappings():
-        if row["unit_code"] in skip:
-            continue
-        sat, cnt = counts.get(row["unit_code"], (0, 0))
-        out.append(
-            UnitFigure(
-                unit=row["unit_code"],
-                system=row["system_code"],
-                responses=row["responses"],
-                satisfied=sat,
-                counted=cnt,
-                questionnaire=_exact_or_none(row["questionnaire_score"]),
-                work=_exact_or_none(row["work_score"]),
-                final=_exact_or_none(row["composite"]),
-                flags=(),
-                groups_used=tuple(row["groups_present"] or ()),
-            )
-        )
-    return out
 
 
 def _exact_or_none(value: float | None) -> Fraction | None:
@@ -709,92 +592,80 @@ def campaign_of(catalogue: Catalogue, code: str) -> Campaign:
 
 
 def refresh(
-    engine: Engine, catalogue: Catalogue, campaign_code: str, units: set[str] | None = None
+    engine: Engine,
+    catalogue: Catalogue,
+    campaign_code: str,
+    units: set[str] | None = None,
+    *,
+    recount: bool = False,
 ) -> RefreshReport:
-    """Recompute the figures of ``units`` (all of the campaign's when ``None``), then the
-    ranks, grades and system roll-ups, which depend on every unit. One transaction: a
-    reader sees the old results or the new ones, never a mix.
-
-    Gives exactly the tables ``rebuild`` gives, provided the other units' results were
-    current (they are whenever every change went through ``refresh``)."""
+    """Bring the campaign's results up to date: count again the units whose records
+    changed (``tallies``: the units every writer marked stale, plus ``units``; every
+    unit with ``recount``), then compose every unit's figures from the kept sums, rank,
+    grade and roll up the systems. One transaction: a reader sees the old results or the
+    new ones, never a mix. Only result rows that differ are written."""
     started = time.perf_counter()
     campaign = campaign_of(catalogue, campaign_code)
     rules = rules_for(campaign)
     scope = {u.code: u.system for u in catalogue.campaign_units(campaign_code)}
-    targets = set(scope) if units is None else set(units) & set(scope)
-    with engine.begin() as conn:
-        tallies = _read_tallies(conn, campaign_code, None if units is None else targets)
-        work = _work_scores(conn, campaign_code)
-        fresh: list[UnitFigure] = []
-        dim_rows: list[dict[str, Any]] = []
-        group_rows: list[dict[str, Any]] = []
-        for unit in sorted(targets):
-            figure, groups = compose_unit(
-                rules,
-                unit=unit,
-                system=scope[unit],
-                tallies=tallies.by_unit.get(unit, {}),
-                responses=tallies.responses.get(unit, {}),
-                work=work.get(unit),
-            )
-            fresh.append(figure)
-            group_rows.extend(_group_row(campaign_code, g) for g in groups)
-        for key, answers in sorted(tallies.answers.items()):
-            unit, group, dim = key
-            if unit in targets:
-                t = tallies.by_unit.get(unit, {}).get((group, dim), Tally())
-                dim_rows.append(_dimension_row(campaign_code, key, answers, t))
-        _replace_rows(
-            conn,
-            m.ResultDimension,
-            campaign=campaign_code,
-            units=targets,
-            rows=dim_rows,
-            key=("campaign_code", "unit_code", "group_code", "dimension_code"),
-        )
-        _replace_rows(
-            conn,
-            m.ResultGroup,
-            campaign=campaign_code,
-            units=targets,
-            rows=group_rows,
-            key=("campaign_code", "unit_code", "group_code"),
-        )
-        others = [
-            f for f in _stored_units(conn, campaign_code, rules.groups, targets) if f.unit in scope
-        ]
-        ranked, systems = rank_and_grade(rules, [*fresh, *others])
-        unit_rows = [_unit_row(campaign_code, rules, f) for f in ranked.values()]
-        _replace_rows(
-            conn,
-            m.ResultUnit,
-            campaign=campaign_code,
-            units=None,
-            rows=unit_rows,
-            key=("campaign_code", "unit_code"),
-        )
-        # units that left the campaign take their detail rows with them
-        for model in (m.ResultDimension, m.ResultGroup):
-            detail = _table(model)
-            conn.execute(
-                detail.delete().where(
-                    detail.c.campaign_code == campaign_code,
-                    detail.c.unit_code.not_in(sorted(scope)),
+    # The figures are a few thousand small objects: a collection pass in the middle of
+    # building them costs as much as composing them, and none of them is a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with engine.begin() as conn:
+            counted = tallies.update(conn, campaign_code, units or (), recount=recount)
+            sums = tallies.read(conn, campaign_code)
+            work = _work_scores(conn, campaign_code)
+            figures: list[UnitFigure] = []
+            group_rows: list[dict[str, Any]] = []
+            for unit in sorted(scope):
+                figure, groups = compose_unit(
+                    rules,
+                    unit=unit,
+                    system=scope[unit],
+                    tallies=sums.by_unit.get(unit, {}),
+                    responses=sums.responses.get(unit, {}),
+                    work=work.get(unit),
                 )
-            )
-        _write_systems(conn, campaign_code, systems)
+                figures.append(figure)
+                group_rows.extend(_group_row(campaign_code, g) for g in groups)
+            dim_rows = [
+                _dimension_row(
+                    campaign_code, key, answers, sums.by_unit.get(key[0], {}).get(key[1:], NONE)
+                )
+                for key, answers in sorted(sums.answers.items())
+                if key[0] in scope
+            ]
+            ranked, systems = rank_and_grade(rules, figures)
+            unit_rows = [_unit_row(campaign_code, rules, f) for f in ranked.values()]
+            for table, rows, key in (
+                (m.ResultDimension, dim_rows, DIMENSION_KEY),
+                (m.ResultGroup, group_rows, GROUP_KEY),
+                (m.ResultUnit, unit_rows, UNIT_KEY),
+            ):
+                _replace_rows(conn, table, campaign=campaign_code, rows=rows, key=key)
+            _write_systems(conn, campaign_code, systems)
+    finally:
+        if collecting:
+            gc.enable()
     return RefreshReport(
         campaign=campaign_code,
-        units_recomputed=len(targets),
+        units_recomputed=len(figures),
+        units_recounted=len(counted.recounted),
         units_ranked=sum(1 for f in ranked.values() if f.district_rank is not None),
-        observations=tallies.observations,
+        observations=sums.observations,
+        drifted=tuple(sorted(counted.drifted)),
         duration_s=time.perf_counter() - started,
     )
 
 
-def rebuild(engine: Engine, catalogue: Catalogue, campaign_code: str) -> RefreshReport:
-    """Every figure of the campaign recomputed from the stored responses."""
-    return refresh(engine, catalogue, campaign_code, None)
+def rebuild(
+    engine: Engine, catalogue: Catalogue, campaign_code: str, *, recount: bool = False
+) -> RefreshReport:
+    """Every figure of the campaign composed again; with ``recount``, from sums counted
+    again from every stored observation (and any kept sum that differed reported)."""
+    return refresh(engine, catalogue, campaign_code, None, recount=recount)
 
 
 def _dimension_row(
@@ -810,7 +681,9 @@ def _dimension_row(
         "counted": t.count,
         "satisfied": t.satisfied,
         "dissatisfied": t.dissatisfied,
-        "mean_points": _float(t.mean),
+        # the float nearest the exact mean (int / int rounds correctly), as _float(t.mean)
+        # gives, without building the Fraction
+        "mean_points": t.points.numerator / (t.points.denominator * t.count) if t.count else None,
         **_rate(t.satisfied, t.count),
     }
 

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
+from sync import tallies
 from sync.db import engine_schema as database_schema
 from sync.errors import ConfigError, PingyiError, TransientError
 from sync.map import Mapped, Rejected
@@ -516,6 +517,8 @@ def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
 
     if dry_run:
         return result
+    # the results' sums of these units are counted again at the next refresh
+    tallies.mark_stale(conn, result.touched)
 
     # responses, then their keys for the children
     changed = [*inserts, *updates]

@@ -251,3 +251,20 @@ def test_html_report_renders_in_chromium(district: tuple[Path, Engine, Catalogue
         check=True,
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rebuild_recount_reports_a_hand_edit(district: tuple[Path, Engine, Catalogue]) -> None:
+    """The last test of the module: it changes a record behind Pingyi's back."""
+    config, engine, _cat = district
+    # the kept sums: a recount finds nothing to correct, until a row is changed by hand
+    assert "warning" not in run(config, "results", "rebuild", "--recount")
+    with engine.begin() as conn:
+        o = m.Observation
+        pk, unit_code = conn.execute(
+            sa.select(o.response_pk, o.unit_code).where(o.counted.is_(True)).limit(1)
+        ).one()
+        conn.execute(sa.update(o).where(o.response_pk == pk).values(counted=False, points=None))
+    out = run(config, "results", "rebuild", "--recount")
+    assert "warning: the kept sums of 1 units differed from their observations" in out
+    assert f"are now corrected: {unit_code}." in out
+    assert "warning" not in run(config, "results", "rebuild", "--recount")

@@ -341,7 +341,7 @@ def test_refresh_equals_rebuild_after_revoking_an_appeal(engine: Engine) -> None
             .values(status=m.AppealStatus.REVOKED.value)
         )
     report = score.refresh(engine, cat, "2022", {"U1"})
-    assert report.units_recomputed == 1
+    assert report.units_recounted == 1
     refreshed = snapshot(engine)
     u1 = units_by_code(engine)["U1"]
     # (0.5*74 + 0.3*65) / 0.8 = 70.625, published half-up

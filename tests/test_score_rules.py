@@ -13,14 +13,13 @@ from sync.score import (
     PASSING,
     GroupRules,
     Rules,
-    Tally,
     UnitFigure,
     compose_unit,
-    exact,
     published,
     rank_and_grade,
     wilson,
 )
+from sync.tallies import Tally, exact
 
 F = Fraction
 

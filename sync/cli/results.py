@@ -149,21 +149,41 @@ def results(
 
 @results.command("rebuild")
 @campaign_option
+@click.option(
+    "--recount",
+    is_flag=True,
+    help="Count every unit's sums again from the stored observations first (slower), and "
+    "report any unit whose kept sums differed.",
+)
 @pass_context
-def rebuild(ctx: Context, campaign: str | None) -> None:
-    """Recompute every result of the campaign from the stored responses, then raise the
-    rectification items they call for."""
+def rebuild(ctx: Context, campaign: str | None, recount: bool) -> None:
+    """Recompute every result of the campaign, then raise the rectification items they
+    call for.
+
+    The figures are composed from sums kept per unit (``pingyi_tally_*``), counted again
+    from the observations for every unit a sync, an appeal or a deletion touched; with
+    --recount every unit is counted again. Use --recount after changing the records by
+    hand, after restoring a backup of only some tables, or whenever a number is in
+    doubt: a unit it reports was wrong until then."""
     from sync import ledger, score
 
     with opened(ctx) as (engine, catalogue):
         code = pick_campaign(catalogue, campaign)
-        rep = score.rebuild(engine, catalogue, code)
+        rep = score.rebuild(engine, catalogue, code, recount=recount)
         items = ledger.raise_items(engine, catalogue, code)
     click.echo(
         f"campaign {code}: {rep.units_recomputed} units, {rep.units_ranked} ranked, "
-        f"{rep.observations} counted answers, in {rep.duration_s:.2f} s; "
-        f"ledger: {items.created} new items"
+        f"{rep.observations} counted answers ({rep.units_recounted} units counted again "
+        f"from the observations), in {rep.duration_s:.2f} s; ledger: {items.created} new items"
     )
+    if rep.drifted:
+        click.echo(
+            f"warning: the kept sums of {len(rep.drifted)} units differed from their "
+            f"observations and are now corrected: {', '.join(rep.drifted)}. Something wrote "
+            "the records without marking them (a hand edit, a partial restore); the results "
+            "published before this rebuild may differ for these units.",
+            err=True,
+        )
 
 
 @results.command("import-work")
