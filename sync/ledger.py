@@ -14,7 +14,11 @@ Items are raised from the records, never typed twice:
 - **dimension**: a unit's dimension whose satisfaction rate (all groups' counted answers,
   from the results) falls below the campaign's ``satisfaction_threshold``, once it has
   at least the campaign's ``min_sample`` answers. Key ``dimension:<campaign>:<unit>:<dim>``.
-  Raised once; a rate that recovers later does not close it (the office does).
+  Raised once. While it is pending (open or assigned) it follows the rate: a rate back
+  at or above the threshold (or answers back below the minimum, after deletions or
+  appeals) withdraws it with the rate in its history; a withdrawn item whose rate falls
+  below again reopens with the new rate as its content. A rectified or verified item
+  keeps its status: the work was done.
 
 A complaint item follows its response, every raise:
 
@@ -101,9 +105,10 @@ class LedgerSyncReport:
     dimension_items: int
     #: complaint items whose content was rewritten after an edit
     updated: int = 0
-    #: pending complaint items withdrawn or appealed because their response no longer counts
+    #: pending items withdrawn (or appealed) because their response no longer counts or
+    #: their dimension's rate recovered
     closed: int = 0
-    #: withdrawn items whose response is a complaint again
+    #: withdrawn items whose response is a complaint again, or whose rate fell again
     reopened: int = 0
 
 
@@ -159,7 +164,7 @@ def raise_items(
         missing = sorted(k for k in wanted if k not in existing)
         for keys in _chunks(missing):
             existing.update(_complaint_items(conn, campaign_code, None, keys=keys))
-        dimension_rows = _dimension_rows(
+        below, rates = _dimension_rows(
             conn,
             catalogue,
             campaign=campaign,
@@ -167,8 +172,10 @@ def raise_items(
             deadline=cal.add_working_days(today, days),
             now=now,
         )
+        raised = _items(conn, campaign_code, unit_list, source="dimension")
         fresh = [row for key, row in wanted.items() if key not in existing]
-        created = _insert_new(conn, [*fresh, *dimension_rows], actor, now)
+        fresh += [row for key, row in below.items() if key not in raised]
+        created = _insert_new(conn, fresh, actor, now)
         updated = reopened = closed = 0
         for key, row in wanted.items():
             item = existing.get(key)
@@ -181,7 +188,23 @@ def raise_items(
         gone = [x for k, x in existing.items() if k not in wanted and x["status"] in PENDING]
         if gone:
             closed = _close_gone(conn, gone, actor=actor, now=now)
-    return LedgerSyncReport(created, len(wanted), len(dimension_rows), updated, closed, reopened)
+        for key, item in raised.items():
+            if key in below and item["status"] == S.WITHDRAWN.value:
+                note = (
+                    f"满意率再次低于 {campaign.rectification.satisfaction_threshold:.0%}，重新打开"
+                )
+                reopened += _reopen(conn, item, below[key], actor=actor, now=now, note=note)
+            elif key not in below and item["status"] in PENDING:
+                note = _recovered(campaign, *rates.get(key, (0, 0)))
+                closed += _move(conn, item, S.WITHDRAWN, actor=actor, now=now, note=note)
+    return LedgerSyncReport(created, len(wanted), len(below), updated, closed, reopened)
+
+
+def _recovered(campaign: Campaign, sat: int, cnt: int) -> str:
+    threshold = campaign.rectification.satisfaction_threshold
+    if cnt < campaign.min_sample:
+        return f"撤销：计入的回答只剩 {cnt} 份，少于最低样本 {campaign.min_sample} 份"
+    return f"撤销：满意率回升至 {sat / cnt:.1%}（{sat}/{cnt}），不低于 {threshold:.0%}"
 
 
 _TRACKED = ("unit_code", "dimension_code", "content", "comment")
@@ -195,19 +218,29 @@ def _complaint_items(
     keys: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The campaign's complaint items (in ``units``, or with ``keys``) by source key."""
+    found = _items(conn, campaign_code, units, source="rating", keys=keys)
+    # older per-answer items: left alone
+    return {k: x for k, x in found.items() if k.startswith(COMPLAINT)}
+
+
+def _items(
+    conn: Connection,
+    campaign_code: str,
+    units: list[str] | None,
+    *,
+    source: str,
+    keys: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The campaign's items from ``source`` (in ``units``, or with ``keys``) by key."""
     i = m.LedgerItem
     query = sa.select(
         i.id, i.source_key, i.status, i.response_pk, *(i.__table__.c[c] for c in _TRACKED)
-    ).where(i.campaign_code == campaign_code, i.source == "rating")
+    ).where(i.campaign_code == campaign_code, i.source == source)
     if keys is not None:
         query = query.where(i.source_key.in_(keys))
     elif units is not None:
         query = query.where(i.unit_code.in_(units))
-    out: dict[str, dict[str, Any]] = {}
-    for row in conn.execute(query).mappings():
-        if row["source_key"].startswith(COMPLAINT):  # older per-answer items: left alone
-            out[row["source_key"]] = dict(row)
-    return out
+    return {row["source_key"]: dict(row) for row in conn.execute(query).mappings()}
 
 
 def _complaint_rows(
@@ -364,9 +397,16 @@ def _what_changed(item: dict[str, Any], row: dict[str, Any]) -> str:
 
 
 def _reopen(
-    conn: Connection, item: dict[str, Any], row: dict[str, Any], *, actor: str, now: dt.datetime
+    conn: Connection,
+    item: dict[str, Any],
+    row: dict[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+    note: str = "答卷再次有不满意评价，重新打开",
 ) -> int:
-    """A withdrawn item whose response is a complaint again (edited back): open again."""
+    """A withdrawn item whose cause is back (a response edited back into a complaint, a
+    rate below the threshold again): open again, saying what it says now."""
     done = conn.execute(
         sa.update(m.LedgerItem)
         .where(_unchanged(item))
@@ -379,7 +419,6 @@ def _reopen(
     ).rowcount
     if done != 1:
         return 0
-    note = "答卷再次有不满意评价，重新打开"
     if _differs(item, row):
         note += "；" + _what_changed(item, row)
     _record(conn, item, S.OPEN.value, actor=actor, now=now, note=note)
@@ -421,15 +460,30 @@ def _close_gone(
             note = "撤销：答卷已在 LimeSurvey 中删除"
         else:
             note = "撤销：答卷已修改，不再有计入的不满意评价"
-        done = conn.execute(
-            sa.update(m.LedgerItem)
-            .where(_unchanged(item))
-            .values(status=target.value, closed_at=now if target in CLOSED else None)
-        ).rowcount
-        if done == 1:
-            _record(conn, item, target.value, actor=actor, now=now, note=note)
-            closed += 1
+        closed += _move(conn, item, target, actor=actor, now=now, note=note)
     return closed
+
+
+def _move(
+    conn: Connection,
+    item: dict[str, Any],
+    target: m.LedgerStatus,
+    *,
+    actor: str,
+    now: dt.datetime,
+    note: str,
+) -> int:
+    """The records move ``item`` to ``target`` (compare-and-set: 0 when it changed
+    meanwhile, another daemon's event being the record)."""
+    done = conn.execute(
+        sa.update(m.LedgerItem)
+        .where(_unchanged(item))
+        .values(status=target.value, closed_at=now if target in CLOSED else None)
+    ).rowcount
+    if done != 1:
+        return 0
+    _record(conn, item, target.value, actor=actor, now=now, note=note)
+    return 1
 
 
 def _name(table: Any, code: str) -> str:
@@ -462,7 +516,9 @@ def _dimension_rows(
     units: Iterable[str] | None,
     deadline: dt.date,
     now: dt.datetime,
-) -> list[dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, int]]]:
+    """The items the dimensions below the threshold call for, by key, and every
+    dimension's (satisfied, counted) by the same key."""
     d = m.ResultDimension
     threshold = campaign.rectification.satisfaction_threshold
     query = (
@@ -478,30 +534,31 @@ def _dimension_rows(
     )
     if units is not None:
         query = query.where(d.unit_code.in_(sorted(set(units))))
-    rows = []
+    below: dict[str, dict[str, Any]] = {}
+    rates: dict[str, tuple[int, int]] = {}
     for unit, dim, sat_sum, cnt_sum in conn.execute(query):
         sat, cnt = int(sat_sum or 0), int(cnt_sum or 0)
+        key = f"dimension:{campaign.code}:{unit}:{dim}"
+        rates[key] = (sat, cnt)
         # exact: a rate equal to the threshold is not below it
         if cnt < campaign.min_sample or sat >= exact(threshold) * cnt:
             continue
-        rows.append(
-            _item_row(
-                source_key=f"dimension:{campaign.code}:{unit}:{dim}",
-                source="dimension",
-                campaign=campaign.code,
-                unit=unit,
-                dimension=dim,
-                response_pk=None,
-                content=(
-                    f"「{_name(catalogue.dimensions, dim)}」满意率 {sat / cnt:.1%}"
-                    f"（{sat}/{cnt}）低于 {threshold:.0%}"
-                ),
-                comment=None,
-                deadline=deadline,
-                now=now,
-            )
+        below[key] = _item_row(
+            source_key=key,
+            source="dimension",
+            campaign=campaign.code,
+            unit=unit,
+            dimension=dim,
+            response_pk=None,
+            content=(
+                f"「{_name(catalogue.dimensions, dim)}」满意率 {sat / cnt:.1%}"
+                f"（{sat}/{cnt}）低于 {threshold:.0%}"
+            ),
+            comment=None,
+            deadline=deadline,
+            now=now,
         )
-    return rows
+    return below, rates
 
 
 def _insert_new(conn: Connection, rows: list[dict[str, Any]], actor: str, now: dt.datetime) -> int:

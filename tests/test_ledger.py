@@ -154,9 +154,16 @@ def test_appeal_excludes_and_reverts(engine: Engine) -> None:
         assert ledger.excluded_by_unit(conn, "2022") == {"U1": 1}
     appealed = ledger.items(engine, status="appealed")
     assert [i["response_pk"] for i in appealed] == [pks[3]]
-    # the excluded response is no complaint now, but its item stays appealed, not withdrawn
+    # the excluded response is no complaint now, but its item stays appealed, not withdrawn;
+    # the dimension item it helped raise is withdrawn (the rest are not below the threshold)
+    dimension_items = {
+        i["id"]: i["status"] for i in ledger.items(engine) if i["source"] == "dimension"
+    }
     quiet = ledger.raise_items(engine, cat, "2022")
-    assert (quiet.created, quiet.updated, quiet.closed, quiet.rating_items) == (0, 0, 0, 2)
+    assert (quiet.created, quiet.updated, quiet.closed, quiet.rating_items) == (0, 0, 1, 2)
+    [withdrawn] = ledger.items(engine, status="withdrawn")
+    assert withdrawn["source"] == "dimension"
+    assert dimension_items[withdrawn["id"]] == "open"
     assert ledger.items(engine, status="appealed") == appealed
     with pytest.raises(InputError, match="already excluded by appeal"):
         ledger.add_appeal(engine, f"district:111111:{rid}", reason="again", by="复核组")
@@ -166,7 +173,8 @@ def test_appeal_excludes_and_reverts(engine: Engine) -> None:
     assert ledger.items(engine, status="appealed") == []
     assert _complaint(engine, pks[3])["status"] == "open"
     again = ledger.raise_items(engine, cat, "2022")
-    assert (again.created, again.closed, again.rating_items) == (0, 0, 3)
+    assert (again.created, again.closed, again.reopened, again.rating_items) == (0, 0, 1, 3)
+    assert ledger.history(engine, withdrawn["id"])[0]["status"] == "open"
     listed = ledger.appeals(engine, "2022")
     assert [(a["status"], a["revoked_by"]) for a in listed] == [("revoked", "复核组")]
     with pytest.raises(InputError, match="is revoked, not upheld"):
@@ -385,3 +393,45 @@ def test_older_per_answer_items_are_left_alone(engine: Engine) -> None:
 
 def _complaint_count(engine: Engine) -> int:
     return sum(i["source_key"].startswith("complaint:") for i in ledger.items(engine))
+
+
+def test_a_dimension_item_follows_its_rate_while_pending(engine: Engine) -> None:
+    cat = make_catalogue({"S1": ["U1"]})
+    with engine.begin() as conn:
+        write_catalogue(conn, cat)
+        write_ballots(conn, [Ballot("U1", "citizens", {"efficiency": "A5"})] * 2)
+    score.rebuild(engine, cat, "2022")
+    ledger.raise_items(engine, cat, "2022", today=dt.date(2022, 10, 10))
+    [item] = [i for i in ledger.items(engine) if i["source"] == "dimension"]
+    assert item["content"] == "「办事效率」满意率 0.0%（0/2）低于 80%"
+
+    # ten satisfied answers later: 10/12 is not below 80 %, and nobody acted on it yet
+    with engine.begin() as conn:
+        good = write_ballots(conn, [Ballot("U1", "citizens", {"efficiency": "A1"})] * 10)
+    score.refresh(engine, cat, "2022", {"U1"})
+    report = ledger.raise_items(engine, cat, "2022", units=["U1"])
+    assert (report.dimension_items, report.closed, report.reopened) == (0, 1, 0)
+    row, events = ledger.history(engine, item["id"])
+    assert row["status"] == "withdrawn"
+    assert events[-1]["note"] == "撤销：满意率回升至 83.3%（10/12），不低于 80%"
+
+    # three of them excluded on appeal: 7/9 is below again, and the item says so
+    for pk in good[:3]:
+        ledger.add_appeal(engine, f"district:111111:{_rid(engine, pk)}", reason="刷单", by="复核组")
+    score.refresh(engine, cat, "2022")
+    report = ledger.raise_items(engine, cat, "2022", units=["U1"])
+    assert (report.dimension_items, report.closed, report.reopened, report.created) == (1, 0, 1, 0)
+    row, events = ledger.history(engine, item["id"])
+    assert (row["status"], row["content"]) == ("open", "「办事效率」满意率 77.8%（7/9）低于 80%")
+    assert events[-1]["note"].startswith(
+        "满意率再次低于 80%，重新打开；原内容: 「办事效率」满意率 0.0%"
+    )
+
+    # once the work is done, the item keeps its status whatever the rate does
+    ledger.assign(engine, item["id"], "王主任", by="区评议办")
+    ledger.change(engine, item["id"], "rectified", by="王主任")
+    with engine.begin() as conn:
+        write_ballots(conn, [Ballot("U1", "citizens", {"efficiency": "A1"})] * 10)
+    score.refresh(engine, cat, "2022", {"U1"})
+    assert ledger.raise_items(engine, cat, "2022", units=["U1"]).closed == 0
+    assert ledger.history(engine, item["id"])[0]["status"] == "rectified"
