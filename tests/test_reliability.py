@@ -262,7 +262,12 @@ def test_sigterm_finishes_the_window_commits_and_exits_0(
     engine = fresh_engine(tmp_path / "term.db")
     config = _write_config(tmp_path, url, tmp_path / "term.db")
     proc = _resync(config)
-    time.sleep(2.0)
+    # SIGTERM once the sync is under way (a window committed), not while the interpreter
+    # is still importing, which takes seconds on a busy machine and dies of the signal
+    deadline = time.monotonic() + 60
+    while not dump(engine)["responses"] and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the resync ended before it could be stopped"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
