@@ -27,7 +27,7 @@ from typing import IO, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from sync.errors import ConfigError
+from sync.errors import ConfigError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,56 @@ def lock_key(site: str, survey_id: int) -> int:
 def lock_name(site: str, survey_id: int) -> str:
     """The ``GET_LOCK`` name (MySQL caps names at 64 characters, so hash long site names)."""
     return f"pingyi:{lock_key(site, survey_id) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+#: how long a refresh waits for another process's refresh of the same campaign (MariaDB)
+RESULTS_LOCK_WAIT_S = 600
+
+
+def results_lock_key(campaign: str) -> int:
+    """The advisory key for one campaign's results (a namespace of its own)."""
+    digest = hashlib.blake2b(
+        b"pingyi.results\x00" + campaign.encode("utf-8"), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextlib.contextmanager
+def results_lock(conn: Connection, campaign: str) -> Iterator[None]:
+    """One refresh of a campaign's results at a time, across processes: two refreshes
+    replacing the same units' sums at once would collide on their keys. Waits (does not
+    skip, unlike the survey locks: the second refresh has changes of its own to count).
+    Session-scoped, taken and released outside the caller's transaction on ``conn``, so
+    it covers the whole transaction including its commit. SQLite needs none: its write
+    lock already admits one writer at a time."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        key: int | str = results_lock_key(campaign)
+        acquire, release = "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)"
+    elif name in {"mysql", "mariadb"}:
+        key = f"pingyi:results:{results_lock_key(campaign) & 0xFFFFFFFFFFFFFFFF:016x}"
+        acquire = f"SELECT GET_LOCK(:k, {RESULTS_LOCK_WAIT_S})"
+        release = "SELECT RELEASE_LOCK(:k)"
+    else:
+        yield
+        return
+    got = conn.execute(sa.text(acquire), {"k": key}).scalar()
+    conn.commit()
+    if name != "postgresql" and got != 1:  # pg_advisory_lock waits as long as it takes
+        raise TransientError(
+            f"the results of campaign {campaign} have been refreshed by another process for "
+            f"over {RESULTS_LOCK_WAIT_S} s; tried again at the next pass"
+        )
+    try:
+        yield
+    finally:
+        try:
+            conn.rollback()  # whatever the caller left open, before the lock goes
+            conn.execute(sa.text(release), {"k": key})
+            conn.commit()
+        except Exception:  # the session is gone, and with it the lock
+            log.warning("could not release the results lock; dropping the connection")
+            conn.invalidate()
 
 
 class SurveyLocker(Protocol):

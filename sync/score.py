@@ -69,6 +69,7 @@ from sqlalchemy.engine import Connection, Engine
 from sync import models as m
 from sync import tallies
 from sync.errors import InputError, Location
+from sync.locks import results_lock
 from sync.tallies import Tally, exact, fsum
 from sync.upsert import upsert
 
@@ -603,7 +604,8 @@ def refresh(
     changed (``tallies``: the units every writer marked stale, plus ``units``; every
     unit with ``recount``), then compose every unit's figures from the kept sums, rank,
     grade and roll up the systems. One transaction: a reader sees the old results or the
-    new ones, never a mix. Only result rows that differ are written."""
+    new ones, never a mix. Only result rows that differ are written. Refreshes of one
+    campaign take turns (``locks.results_lock``), whichever daemon or command runs them."""
     started = time.perf_counter()
     campaign = campaign_of(catalogue, campaign_code)
     rules = rules_for(campaign)
@@ -613,7 +615,7 @@ def refresh(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn, results_lock(conn, campaign_code), conn.begin():
             counted = tallies.update(conn, campaign_code, units or (), recount=recount)
             sums = tallies.read(conn, campaign_code)
             work = _work_scores(conn, campaign_code)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from sync import ledger, score, tallies
 from sync import models as m
+from sync.locks import results_lock
 from tests.test_pull import SID, Rig, make_rig
 from tests.test_score_db import (
     Ballot,
@@ -160,3 +161,39 @@ def test_store_marks_every_unit_a_pass_touches(rig: Rig) -> None:
     incremental = snapshot(rig.engine)
     assert score.rebuild(rig.engine, rig.catalogue, "2022", recount=True).drifted == ()
     assert snapshot(rig.engine) == incremental
+
+
+def test_refreshes_of_one_campaign_take_turns(engine: Engine) -> None:
+    cat, ballots = hand_case()
+    with engine.begin() as conn:
+        write_catalogue(conn, cat)
+        write_ballots(conn, ballots)
+    score.rebuild(engine, cat, "2022")
+    expected = snapshot(engine)
+    errors: list[BaseException] = []
+
+    def refresh() -> None:
+        try:
+            # units named, not marked: each refresh replaces both units' sums
+            score.refresh(engine, cat, "2022", {"U1", "U2"})
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    if engine.dialect.name != "sqlite":  # SQLite's own write lock serialises them
+        holder = engine.connect()
+        with results_lock(holder, "2022"):
+            waiting = threading.Thread(target=refresh)
+            waiting.start()
+            waiting.join(timeout=1.0)
+            assert waiting.is_alive()  # another process is refreshing: it waits its turn
+        waiting.join(timeout=30)
+        holder.close()
+        assert not waiting.is_alive()
+    crowd = [threading.Thread(target=refresh) for _ in range(4)]
+    for t in crowd:
+        t.start()
+    for t in crowd:
+        t.join(timeout=60)
+    assert errors == []
+    assert snapshot(engine) == expected
+    assert score.rebuild(engine, cat, "2022", recount=True).drifted == ()
