@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from sync import catalogue as catalogue_mod
-from sync import db
+from sync import db, tallies
 from sync.cli import cli
 from sync.cli.catalogue import store_catalogue
 from sync.limesurvey import read_spans
@@ -199,9 +199,19 @@ def test_status_shows_cursor_pending_and_never_the_password(setup: Setup) -> Non
             "login_refused_reason": None,
         }
     ]
+    assert doc["results"] == []  # the resync refreshed what it touched
     text = setup.run("status")
     assert f"district survey {SID}: high water {max(ids)}" in text.output
     assert PASSWORD not in text.output
+    assert "wait for a refresh" not in text.output
+    # a refresh that failed after a pass leaves its units marked, and status says so
+    engine = db.make_engine(setup.db_url)
+    with engine.begin() as conn:
+        tallies.mark_stale(conn, [("2022", "U0101"), ("2022", "U0102")])
+    engine.dispose()
+    (waiting,) = json.loads(setup.run("status", "--json").output)["results"]
+    assert (waiting["campaign"], waiting["units_waiting"]) == ("2022", 2)
+    assert "results of campaign 2022: 2 units changed since" in setup.run("status").output
 
 
 def test_quarantine_list_show_and_retry_after_the_mapping_is_fixed(setup: Setup) -> None:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sync import db as database
+from sync import models as m
 from sync import sites
 from sync.cli import Context, pass_context
 from sync.config import Config
@@ -49,6 +50,15 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
                 )
             )
         }
+        stale = m.TallyStale
+        waiting = [
+            {"campaign": c, "units_waiting": n, "since": _iso(since)}
+            for c, n, since in conn.execute(
+                sa.select(stale.campaign_code, sa.func.count(), sa.func.min(stale.marked_at))
+                .group_by(stale.campaign_code)
+                .order_by(stale.campaign_code)
+            )
+        ]
         held = {
             (s, i): n
             for s, i, n in conn.execute(
@@ -96,7 +106,14 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
                 "login_refused_reason": state.reason,
             }
         )
-    return {"now": current.isoformat(), "sites": site_states, "surveys": surveys}
+    # units whose records changed since their results were last composed: a refresh
+    # follows every pass, so a lasting entry means refreshes are failing (see the log)
+    return {
+        "now": current.isoformat(),
+        "sites": site_states,
+        "surveys": surveys,
+        "results": waiting,
+    }
 
 
 def _ago(seconds: float | None) -> str:
@@ -139,3 +156,8 @@ def status(ctx: Context, as_json: bool) -> None:
                 f"; FAILING ({s['last_error_kind']}) since {s['last_error_at']}: {s['last_error']}"
             )
         click.echo(line)
+    for r in doc["results"]:
+        click.echo(
+            f"results of campaign {r['campaign']}: {r['units_waiting']} units changed since "
+            f"{r['since']} wait for a refresh (pingyi results rebuild does it now)"
+        )
