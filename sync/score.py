@@ -1,9 +1,10 @@
 """Results: from counted observations to scores, ranks and grades.
 
 Two halves. The rules (pure, no I/O, top of this file) turn tallies into figures; the
-database half (bottom) gets the tallies with one GROUP BY and writes the figures with
-``sync.upsert.upsert``. Every number can be recomputed by hand from the stored
-responses with the rules below and the campaign file:
+database half (bottom) reads the tallies ``sync.tallies`` keeps (the GROUP BY sums of
+the observations, per unit, counted again for every unit a change touched) and writes
+the figures with ``sync.upsert.upsert``. Every number can be recomputed by hand from
+the stored responses with the rules below and the campaign file:
 
 - **Counted**: an observation counts when its answer is a scale level (not unanswered,
   not a "don't know" code), its response is not deleted and not excluded by an upheld

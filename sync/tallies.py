@@ -144,10 +144,14 @@ def _take_marks(conn: Connection, campaign: str) -> set[str]:
     count, so a writer marking a unit again either committed before it (and is counted)
     or marks it anew after it (and is counted next time)."""
     s = m.TallyStale
-    gone = conn.execute(
-        sa.delete(s).where(s.campaign_code == campaign).returning(s.unit_code)
-    ).scalars()
-    return set(gone)
+    mine = s.campaign_code == campaign
+    if conn.dialect.delete_returning:  # PostgreSQL, SQLite, MariaDB 10.5+
+        return set(conn.execute(sa.delete(s).where(mine).returning(s.unit_code)).scalars())
+    # MySQL: a locking read waits for the writer the same way, then the delete
+    units = set(conn.execute(sa.select(s.unit_code).where(mine).with_for_update()).scalars())
+    if units:
+        conn.execute(sa.delete(s).where(mine, s.unit_code.in_(sorted(units))))
+    return units
 
 
 def _count(

@@ -197,3 +197,19 @@ def test_refreshes_of_one_campaign_take_turns(engine: Engine) -> None:
     assert errors == []
     assert snapshot(engine) == expected
     assert score.rebuild(engine, cat, "2022", recount=True).drifted == ()
+
+
+def test_marks_are_taken_where_delete_returning_is_missing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MySQL has no DELETE .. RETURNING: a locking read and a delete do the same."""
+    cat, ballots = hand_case()
+    with engine.begin() as conn:
+        write_catalogue(conn, cat)
+        write_ballots(conn, ballots)
+    score.rebuild(engine, cat, "2022")
+    monkeypatch.setattr(engine.dialect, "delete_returning", False)
+    with engine.begin() as conn:
+        tallies.mark_stale(conn, [("2022", "U2")])
+    assert score.refresh(engine, cat, "2022").units_recounted == 1
+    assert _marks(engine) == set()
