@@ -521,11 +521,13 @@ def _float(value: Fraction | Decimal | None) -> float | None:
 
 
 def _rate(satisfied: int, counted: int) -> dict[str, float | None]:
-    bounds = wilson(satisfied, counted)
+    if not counted:
+        return {"satisfaction_rate": None, "rate_low": None, "rate_high": None}
+    low, high = wilson(satisfied, counted) or (0.0, 0.0)
     return {
-        "satisfaction_rate": satisfied / counted if counted else None,
-        "rate_low": None if bounds is None else round(bounds[0], 6),
-        "rate_high": None if bounds is None else round(bounds[1], 6),
+        "satisfaction_rate": satisfied / counted,
+        "rate_low": round(low, 6),
+        "rate_high": round(high, 6),
     }
 
 
@@ -542,14 +544,18 @@ def _replace_rows(
     campaign: str,
     rows: list[dict[str, Any]],
     key: tuple[str, ...],
+    units: Iterable[str] | None = None,
 ) -> None:
-    """Make the campaign's stored rows equal ``rows``: upsert the rows that are new or
-    differ, delete the ones the figures no longer have (a dimension whose only answers
-    were appealed away, a unit that left the campaign). Rows already equal are not
-    written at all, so a rebuild that changes nothing writes nothing and costs about one
-    read of the results."""
+    """Make the campaign's stored rows (of ``units`` only, if given) equal ``rows``:
+    upsert the rows that are new or differ, delete the ones the figures no longer have
+    (a dimension whose only answers were appealed away, a unit that left the campaign).
+    Rows already equal are not written at all, so a rebuild that changes nothing writes
+    nothing and costs about one read of the results."""
     t = _table(table)
-    scope = t.c.campaign_code == campaign
+    scope = sa.and_(
+        t.c.campaign_code == campaign,
+        sa.true() if units is None else t.c.unit_code.in_(sorted(units)),
+    )
     names = list(rows[0]) if rows else list(key)
     # rows as plain tuples in ``names`` order, built by itemgetter (in C): one tuple
     # comparison per row (a key has two columns at least, so itemgetter gives tuples)
@@ -633,21 +639,43 @@ def refresh(
                 )
                 figures.append(figure)
                 group_rows.extend(_group_row(campaign_code, g) for g in groups)
+            # A dimension's figures (count, mean, rate, interval) are those of its sums
+            # alone, with no campaign rule in them: written when the sums are counted
+            # again, left alone when they are not. Group and unit figures, ranks, grades
+            # and systems depend on the campaign file and on the other units: composed
+            # anew every time.
+            recounted = None if counted.everything else counted.recounted
             dim_rows = [
                 _dimension_row(
                     campaign_code, key, answers, sums.by_unit.get(key[0], {}).get(key[1:], NONE)
                 )
-                for key, answers in sorted(sums.answers.items())
-                if key[0] in scope
+                for key, answers in sums.answers.items()
+                if key[0] in scope and (recounted is None or key[0] in recounted)
             ]
+            if recounted is None or recounted:
+                _replace_rows(
+                    conn,
+                    m.ResultDimension,
+                    campaign=campaign_code,
+                    rows=dim_rows,
+                    key=DIMENSION_KEY,
+                    units=recounted,
+                )
             ranked, systems = rank_and_grade(rules, figures)
             unit_rows = [_unit_row(campaign_code, rules, f) for f in ranked.values()]
             for table, rows, key in (
-                (m.ResultDimension, dim_rows, DIMENSION_KEY),
                 (m.ResultGroup, group_rows, GROUP_KEY),
                 (m.ResultUnit, unit_rows, UNIT_KEY),
             ):
                 _replace_rows(conn, table, campaign=campaign_code, rows=rows, key=key)
+            # units that left the campaign take their dimension rows with them
+            detail = _table(m.ResultDimension)
+            conn.execute(
+                detail.delete().where(
+                    detail.c.campaign_code == campaign_code,
+                    detail.c.unit_code.not_in(sorted(scope)),
+                )
+            )
             _write_systems(conn, campaign_code, systems)
     finally:
         if collecting:
@@ -666,8 +694,10 @@ def refresh(
 def rebuild(
     engine: Engine, catalogue: Catalogue, campaign_code: str, *, recount: bool = False
 ) -> RefreshReport:
-    """Every figure of the campaign composed again; with ``recount``, from sums counted
-    again from every stored observation (and any kept sum that differed reported)."""
+    """Every figure of the campaign composed again from the kept sums (a dimension's
+    figures with its sums); with ``recount``, every sum counted again from the stored
+    observations and every dimension row rewritten (and any kept sum that differed
+    reported)."""
     return refresh(engine, catalogue, campaign_code, None, recount=recount)
 
 

@@ -18,6 +18,12 @@ sync pass touches a few units, so the sums are kept per unit (``TallyDimension``
 
 The sums are counts, so they are exact: the points as a fraction (``"1735/2"``), never
 a float sum. Each unit's sums are always a count of its observations in one snapshot.
+
+A dimension's published figures (``ResultDimension``: count, mean, rate, interval) are a
+function of its sums alone, so ``score.refresh`` writes them when the sums are counted
+and leaves them alone otherwise. A change to how those figures are computed must come
+with a migration that deletes the kept sums (``pingyi_tally_dimension``), so the first
+refresh after the upgrade counts and writes everything again.
 """
 
 from __future__ import annotations
@@ -117,6 +123,8 @@ class TallyUpdate:
     recounted: frozenset[str]
     #: (recount only) units whose kept sums were not what the observations give
     drifted: frozenset[str] = frozenset()
+    #: every unit of the campaign was counted (``recount``, or no sums were kept)
+    everything: bool = False
 
 
 def mark_stale(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
@@ -300,7 +308,7 @@ def update(
         if targets is None
         else targets
     )
-    return TallyUpdate(counted, frozenset(drifted))
+    return TallyUpdate(counted, frozenset(drifted), everything=targets is None)
 
 
 def read(conn: Connection, campaign: str) -> Counts:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from sync import ledger, score, tallies
 from sync import models as m
+from sync.catalogue import Catalogue
 from sync.locks import results_lock
 from tests.test_pull import SID, Rig, make_rig
 from tests.test_score_db import (
@@ -32,6 +33,16 @@ from tests.test_score_db import (
 @pytest.fixture
 def rig(engine: Engine) -> Iterator[Rig]:
     yield from make_rig(engine, window=25)
+
+
+def _scored_hand_case(engine: Engine) -> Catalogue:
+    """test_score_db's hand case written and scored once (the sums kept)."""
+    cat, ballots = hand_case()
+    with engine.begin() as conn:
+        write_catalogue(conn, cat)
+        write_ballots(conn, ballots)
+    score.rebuild(engine, cat, "2022")
+    return cat
 
 
 def _marks(engine: Engine) -> set[tuple[str, str]]:
@@ -113,11 +124,7 @@ def test_a_change_behind_pingyis_back_is_found_by_a_recount(engine: Engine) -> N
 
 
 def test_a_recount_waits_for_a_writer_holding_the_mark(engine: Engine) -> None:
-    cat, ballots = hand_case()
-    with engine.begin() as conn:
-        write_catalogue(conn, cat)
-        write_ballots(conn, ballots)
-    score.rebuild(engine, cat, "2022")
+    cat = _scored_hand_case(engine)
     with engine.begin() as conn:
         tallies.mark_stale(conn, [("2022", "U1")])  # a mark left by an earlier pass
     counted_before = sum(r[4] for r in _kept(engine) if r[0] == "U1")
@@ -164,11 +171,7 @@ def test_store_marks_every_unit_a_pass_touches(rig: Rig) -> None:
 
 
 def test_refreshes_of_one_campaign_take_turns(engine: Engine) -> None:
-    cat, ballots = hand_case()
-    with engine.begin() as conn:
-        write_catalogue(conn, cat)
-        write_ballots(conn, ballots)
-    score.rebuild(engine, cat, "2022")
+    cat = _scored_hand_case(engine)
     expected = snapshot(engine)
     errors: list[BaseException] = []
 
@@ -203,13 +206,28 @@ def test_marks_are_taken_where_delete_returning_is_missing(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """MySQL has no DELETE .. RETURNING: a locking read and a delete do the same."""
-    cat, ballots = hand_case()
-    with engine.begin() as conn:
-        write_catalogue(conn, cat)
-        write_ballots(conn, ballots)
-    score.rebuild(engine, cat, "2022")
+    cat = _scored_hand_case(engine)
     monkeypatch.setattr(engine.dialect, "delete_returning", False)
     with engine.begin() as conn:
         tallies.mark_stale(conn, [("2022", "U2")])
     assert score.refresh(engine, cat, "2022").units_recounted == 1
     assert _marks(engine) == set()
+
+
+def test_dimension_rows_are_written_when_their_sums_are_counted(engine: Engine) -> None:
+    """A dimension's figures are those of its sums alone: rewritten with them, not by
+    every rebuild. A hand edit of one is put right by --recount (or the unit's next
+    change), never by composing the other figures."""
+    cat = _scored_hand_case(engine)
+    right = snapshot(engine)
+    d = m.ResultDimension
+    with engine.begin() as conn:
+        conn.execute(sa.update(d).where(d.unit_code == "U2").values(mean_points=1.0))
+    score.rebuild(engine, cat, "2022")
+    assert snapshot(engine) != right
+    score.refresh(engine, cat, "2022", {"U2"})  # U2's sums counted again: its rows too
+    assert snapshot(engine) == right
+    with engine.begin() as conn:
+        conn.execute(sa.update(d).where(d.unit_code == "U1").values(mean_points=1.0))
+    assert score.rebuild(engine, cat, "2022", recount=True).drifted == ()
+    assert snapshot(engine) == right

@@ -161,10 +161,11 @@ def rebuild(ctx: Context, campaign: str | None, recount: bool) -> None:
     call for.
 
     The figures are composed from sums kept per unit (``pingyi_tally_*``), counted again
-    from the observations for every unit a sync, an appeal or a deletion touched; with
-    --recount every unit is counted again. Use --recount after changing the records by
-    hand, after restoring a backup of only some tables, or whenever a number is in
-    doubt: a unit it reports was wrong until then."""
+    from the observations for every unit a sync, an appeal or a deletion touched (and
+    each dimension's figures written with its sums); with --recount every unit is counted
+    again and every dimension row rewritten. Use --recount after changing the records or
+    the results by hand, after restoring a backup of only some tables, after upgrading
+    Pingyi, or whenever a number is in doubt: a unit it reports was wrong until then."""
     from sync import ledger, score
 
     with opened(ctx) as (engine, catalogue):
