@@ -1109,8 +1109,8 @@ def after_sync(
     *,
     today: dt.date | None = None,
 ) -> dict[str, LedgerSyncReport]:
-    """What follows every sync pass that wrote something: the touched units' results are
-    refreshed (``score.refresh``: only those units, then ranks and grades), and the ledger
+    """What follows every sync pass that wrote something: the touched units are counted
+    again and the campaign's results composed anew (``score.refresh``), and the ledger
     items their new ratings call for are raised. The daemon, ``resync`` and
     ``quarantine retry`` all call this, so results never lag the records they come from.
 
