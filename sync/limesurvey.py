@@ -266,7 +266,13 @@ def export_document(result: object, *, survey_id: int) -> list[dict[str, Any]]:
 
 def parse_export(result: object, *, zone: ZoneInfo, survey_id: int) -> list[ExportRow]:
     """The base64 result of ``export_responses`` (JSON document) -> rows, by id."""
-    rows = export_document(result, survey_id=survey_id)
+    return parse_rows(export_document(result, survey_id=survey_id), zone=zone, survey_id=survey_id)
+
+
+def parse_rows(
+    rows: Iterable[Mapping[str, Any]], *, zone: ZoneInfo, survey_id: int
+) -> list[ExportRow]:
+    """An export document's raw row objects -> rows, by id."""
     parsed = [parse_row(raw, zone=zone, survey_id=survey_id) for raw in rows]
     parsed.sort(key=lambda row: row.response_id)
     return parsed
@@ -750,12 +756,18 @@ class LimeSurveyClient:
 
     def export_window(self, sid: int, from_id: int, to_id: int) -> list[ExportRow]:
         """Responses with ``from_id <= id <= to_id``, complete or not, sorted by id."""
+        raw = self.export_window_document(sid, from_id, to_id)
+        return parse_rows(raw, zone=self.site.zone, survey_id=sid) if raw else []
+
+    def export_window_document(self, sid: int, from_id: int, to_id: int) -> list[dict[str, Any]]:
+        """``export_window``'s rows as the export document's raw objects, not yet parsed
+        (``parse_rows`` does that): a pass fetches the next window while it parses this one."""
         if from_id > to_id:
             return []
         result = self._export(sid, from_id, to_id, None, f" survey {sid} ids {from_id}..{to_id}")
         if result is None:
             return []
-        return parse_export(result, zone=self.site.zone, survey_id=sid)
+        return export_document(result, survey_id=sid)
 
     def export_ids(self, sid: int, ids: Iterable[int]) -> list[ExportRow]:
         """The rows of these ids that still exist (a deleted id is simply absent)."""
