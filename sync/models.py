@@ -286,12 +286,9 @@ class Observation(Timestamped, Base):
         sa.Index("ix_pingyi_observation_scoring", "campaign_code", "unit_code"),
     )
 
-    response_pk: Mapped[int] = mapped_column(
-        BIG_ID,
-        _fk("response.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
+    #: the response's ``id``, with no foreign key (migration 0004): ``store`` writes the
+    #: rows only under keys it has just inserted or read, and responses are never deleted
+    response_pk: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=False)
     #: the export column, e.g. "overall" or "detail[SQ001]"
     item: Mapped[str] = mapped_column(primary_key=True)
     # Copies of the response's (which has the foreign keys): no FK here, because on
@@ -318,12 +315,9 @@ class Comment(Timestamped, Base):
     __tablename__ = "pingyi_comment"
     __table_args__ = _without_rowid()
 
-    response_pk: Mapped[int] = mapped_column(
-        BIG_ID,
-        _fk("response.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    )
+    #: the response's ``id``, with no foreign key (migration 0004): ``store`` writes the
+    #: rows only under keys it has just inserted or read, and responses are never deleted
+    response_pk: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=False)
     item: Mapped[str] = mapped_column(primary_key=True)
     dimension_code: Mapped[Code | None]
     text: Mapped[LongText]

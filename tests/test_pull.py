@@ -22,7 +22,7 @@ from sync.catalogue import Catalogue
 from sync.config import SiteConfig
 from sync.limesurvey import LimeSurveyClient, read_spans
 from sync.models import Observation, Quarantine, Response, SyncRun
-from sync.pull import Cursor, PassReport, end_decision, run_pass, windows
+from sync.pull import Cursor, PassReport, _Prefetch, _Read, end_decision, run_pass, windows
 from sync.testing.double import LimeSurveyDouble
 from tests.syncdata import (
     double_row,
@@ -77,6 +77,83 @@ def test_windows() -> None:
     assert list(windows(1, 10, stop_after=25)) == [(1, 10), (11, 20), (21, 25)]
     spans = windows(5, 3)
     assert [next(spans) for _ in range(3)] == [(5, 7), (8, 10), (11, 13)]
+
+
+def _reading(
+    process: Any, stop_after: int | None, empty_from: int, asked: threading.Event | None = None
+) -> tuple[Any, list[int]]:
+    """A ``_Prefetch`` over windows of 10 ids from 1 whose documents are empty from id
+    ``empty_from`` on; returns it and the list of window starts fetched so far.
+    ``asked`` is set when the second window's export is asked for."""
+    fetched: list[int] = []
+
+    def fetch(lo: int, hi: int) -> list[dict[str, Any]]:
+        fetched.append(lo)
+        if lo == 11 and asked is not None:
+            asked.set()
+        return [] if lo >= empty_from else [{"id": lo}]
+
+    prefetch = _Prefetch(fetch, process, windows(1, 10), stop_when_empty_after=stop_after)
+    return prefetch, fetched
+
+
+def _read(document: Any) -> _Read:
+    return _Read([int(row["id"]) for row in document], [], [], [], [])
+
+
+def test_prefetch_asks_for_the_next_export_while_mapping_this_one() -> None:
+    """The next window's export is asked for before this one is parsed and mapped:
+    LimeSurvey's export time and our decoding overlap."""
+    second_asked = threading.Event()
+    overlapped: list[bool] = []
+
+    def process(document: Any) -> _Read:
+        if not overlapped:
+            # waits (at most 30 s, only so that a broken prefetch fails instead of hanging)
+            overlapped.append(second_asked.wait(timeout=30))
+        return _read(document)
+
+    prefetch, fetched = _reading(process, stop_after=0, empty_from=31, asked=second_asked)
+    try:
+        got = [lo for lo, _hi, _read_ in prefetch]
+    finally:
+        prefetch.close()
+    assert overlapped == [True]
+    assert got == [1, 11, 21, 31]
+    assert fetched == [1, 11, 21, 31]
+
+
+def test_prefetch_asks_for_nothing_past_the_empty_window_that_ends_the_reading() -> None:
+    prefetch, fetched = _reading(_read, stop_after=15, empty_from=21)
+    try:
+        got = [(lo, read.seen) for lo, _hi, read in prefetch]
+    finally:
+        prefetch.close()
+    assert got == [(1, [1]), (11, [11]), (21, [])]
+    assert fetched == [1, 11, 21]
+    # an empty window below the limit does not end it
+    prefetch, fetched = _reading(_read, stop_after=45, empty_from=21)
+    try:
+        assert [lo for lo, _hi, _r in prefetch] == [1, 11, 21, 31, 41]
+    finally:
+        prefetch.close()
+    assert fetched == [1, 11, 21, 31, 41]
+
+
+def test_prefetch_hands_a_failed_export_to_the_reader() -> None:
+    def fetch(lo: int, hi: int) -> list[dict[str, Any]]:
+        if lo > 1:
+            raise RuntimeError("export failed")
+        return [{"id": lo}]
+
+    prefetch = _Prefetch(fetch, _read, windows(1, 10), stop_when_empty_after=0)
+    reading = iter(prefetch)
+    try:
+        assert next(reading)[0] == 1
+        with pytest.raises(RuntimeError, match="export failed"):
+            next(reading)
+    finally:
+        prefetch.close()
 
 
 def test_end_decision() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -262,3 +263,88 @@ def test_sqlite_new_keys_are_checked_and_fall_back_when_they_do_not_match(
     key = ("responses", "observations", "comments")
     assert {k: fast[k] for k in key} == {k: slow[k] for k in key}
     assert len(slow["observations"]) > 3
+
+
+def _odd(m: Mapped, rid: int) -> Mapped:
+    """``m`` with values that need escaping in COPY's text format and a comment likewise."""
+    o = m.observations[0]
+    odd = dataclasses.replace(o, item="tab\there", raw_code="back\\slash", level="new\nline")
+    text = "a\tcomment\\with\r\nbreaks and 𠮷"
+    comments = [dataclasses.replace(c, text=text) for c in m.comments] or m.comments
+    response = dataclasses.replace(m.response, response_id=rid)
+    return dataclasses.replace(
+        m, response=response, observations=[odd, *m.observations[1:]], comments=comments
+    )
+
+
+def test_awkward_values_are_stored_as_given(db: Engine) -> None:
+    """Tabs, backslashes and line breaks in codes and comments survive every bulk path
+    (COPY text on PostgreSQL, multi-row INSERTs on SQLite, executemany on MariaDB)."""
+    first = outcome(1, comment="x")
+    assert isinstance(first, Mapped)
+    assert first.comments
+    m = _odd(first, 1)
+    store.write_window(db, store.Window(key=KEY, mapped=[m], seen=[1], now=NOW))
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.select(Observation.item, Observation.raw_code, Observation.level_code).where(
+                Observation.item == "tab\there"
+            )
+        ).all()
+        texts = conn.execute(sa.select(Comment.text)).scalars().all()
+        points = conn.execute(sa.select(Observation.points, Observation.counted)).all()
+    assert rows == [("tab\there", "back\\slash", "new\nline")]
+    assert texts == [m.comments[0].text]
+    assert sorted(points, key=repr) == sorted(
+        ((o.points, o.counted) for o in m.observations), key=repr
+    )
+
+
+def test_many_rows_go_in_whole_statements_and_the_rest(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite writes rows in statements of ``SQLITE_ROWS_PER_INSERT`` rows and the rest in
+    statements of 2^k rows: every row arrives once, whatever the count."""
+    monkeypatch.setattr(store, "SQLITE_ROWS_PER_INSERT", 7)
+    rids = list(range(1, 24))
+    store.write_window(db, window(*rids, high_water=23))
+    state = dump(db)
+    expected = [o for o in (outcome(r) for r in rids) if isinstance(o, Mapped)]
+    assert [r[0] for r in state["responses"]] == [m.response.response_id for m in expected]
+    assert len(state["observations"]) == sum(len(m.observations) for m in expected)
+    assert len(set(state["observations"])) == len(state["observations"])
+    assert len(state["comments"]) == sum(len(m.comments) for m in expected)
+
+
+def test_new_responses_dates_are_stored_as_the_orm_stores_them(db: Engine) -> None:
+    """The bulk insert's dates (SQLite: text made without the column type) read back as
+    the same aware datetimes, and as the same stored value, as an update's."""
+    store.write_window(db, window(1, 2))
+    changed = outcome(2, comment="changed")
+    assert isinstance(changed, Mapped)
+    store.write_window(db, store.Window(key=KEY, mapped=[changed], seen=[2], now=NOW))
+    with db.connect() as conn:
+        dates = conn.execute(
+            sa.select(Response.response_id, Response.submitted_at, Response.started_at).order_by(
+                Response.response_id
+            )
+        ).all()
+        raw = conn.execute(
+            sa.text("SELECT submitted_at, started_at FROM pingyi_response ORDER BY response_id")
+        ).all()
+    first = outcome(1)
+    assert isinstance(first, Mapped)
+    assert dates[0][1:] == (first.response.submitted_at, first.response.started_at)
+    assert dates[0][1:] == dates[1][1:]
+    assert raw[0] == raw[1]  # 1 by the bulk insert, 2 by the update's upsert
+
+
+def test_copy_text() -> None:
+    assert store._copy_text(None) == "\\N"
+    assert store._copy_text(True) == "t"
+    assert store._copy_text(False) == "f"
+    assert store._copy_text(3) == "3"
+    assert store._copy_text(2.5) == "2.5"
+    assert store._copy_text("a\\b\tc\nd\re") == "a\\\\b\\tc\\nd\\re"
+    with pytest.raises(TypeError):
+        store._copy_text(object())
