@@ -201,20 +201,34 @@ class _Prefetch:
 
     def _run(self) -> None:
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pingyi-fetch")
-        try:
-            span = next(self._spans, None)
+        span = next(self._spans, None)
+        fetching = None if span is None else ahead.submit(self._fetch, *span)
+
+        def ask_next() -> None:
+            nonlocal span, fetching
+            span = None if self._halt.is_set() else next(self._spans, None)
             fetching = None if span is None else ahead.submit(self._fetch, *span)
+
+        try:
             while fetching is not None and span is not None:
                 lo, hi = span
                 document = fetching.result()
+                fetching = None
                 limit = self._stop_when_empty_after
                 last = not document and limit is not None and hi >= limit
-                fetching = None
-                if not last and not self._halt.is_set():
-                    span = next(self._spans, None)
-                    fetching = None if span is None else ahead.submit(self._fetch, *span)
-                if not self._put((lo, hi, self._process(document))):
+                # Ask for the next export before mapping this one, unless the writer is
+                # behind (the queue is full): then the export would wait in memory as a
+                # whole raw document, and the writer, not LimeSurvey, sets the pace.
+                if not last and not self._queue.full():
+                    ask_next()
+                read = self._process(document)
+                del document
+                if not self._put((lo, hi, read)):
                     return
+                if last:
+                    break
+                if fetching is None:
+                    ask_next()
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
             return
