@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -241,3 +242,40 @@ def test_check_detects_a_model_change_without_migration() -> None:
     changed.tables["pingyi_unit"].append_column(sa.Column("address", sa.String(255)))
     found = check.differences(changed)
     assert [(d[0], d[2], d[3].name) for d in found] == [("add_column", "pingyi_unit", "address")]
+
+
+def test_0004_gives_sqlite_response_dates_their_microseconds(tmp_path: Path) -> None:
+    """Dates an older bulk insert stored without ``.000000`` are given it, so they compare
+    in SQL as SQLAlchemy binds them; dates that had it are left alone."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    db.upgrade(engine, "0003")
+    with engine.begin() as conn:
+        _seed_catalogue(conn)
+        conn.execute(
+            sa.text(
+                "INSERT INTO pingyi_response (site, survey_id, response_id, campaign_code, "
+                "group_code, unit_code, submitted_at, time_unknown, started_at, content_hash, "
+                "created_at, updated_at) VALUES ('d', 1, :rid, '2022', 'citizens', 'U0101', "
+                ":submitted, 0, :started, 'h', '2024-01-01 00:00:00.000000', "
+                "'2024-01-01 00:00:00.000000')"
+            ),
+            [
+                {"rid": 1, "submitted": "2024-03-01 02:15:30", "started": None},
+                {"rid": 2, "submitted": "2024-03-01 02:15:30.250000", "started": "2024-03-01"},
+            ],
+        )
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        raw = conn.execute(
+            sa.text("SELECT submitted_at, started_at FROM pingyi_response ORDER BY response_id")
+        ).all()
+        instant = dt.datetime(2024, 3, 1, 2, 15, 30, tzinfo=dt.UTC)
+        matched = conn.execute(
+            sa.select(m.Response.response_id).where(m.Response.submitted_at == instant)
+        ).all()
+    engine.dispose()
+    assert raw == [
+        ("2024-03-01 02:15:30.000000", None),
+        ("2024-03-01 02:15:30.250000", "2024-03-01"),
+    ]
+    assert matched == [(1,)]

@@ -9,6 +9,13 @@ a first sync spent a third of its time there (20,000 responses, the writer alone
 5.7-7.2 s with the keys, 3.7-3.8 s without). ``ON DELETE CASCADE`` went with them;
 nothing deletes a response.
 
+On SQLite, the dates of responses written by the bulk insert are also brought to the
+form every other write of a datetime column has (``YYYY-MM-DD HH:MM:SS.ffffff``): the
+insert gave pysqlite naive datetimes, whose adapter leaves out a zero microsecond
+part, so ``2024-03-01 02:15:30`` and ``2024-03-01 02:15:30.000000`` (what SQLAlchemy
+binds for the same instant) compared as different strings in SQL. Nothing needs
+undoing on the way down: the longer form reads back as the same datetime.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-26 07:10:00
@@ -29,6 +36,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLES = ("pingyi_observation", "pingyi_comment")
+#: the response dates the bulk insert wrote (``created_at``/``updated_at`` were literals
+#: with microseconds, ``deleted_at`` went through SQLAlchemy)
+DATES = ("submitted_at", "started_at")
 
 
 def _fk(table: str) -> str:
@@ -38,6 +48,12 @@ def _fk(table: str) -> str:
 def upgrade() -> None:
     bind = op.get_bind()
     schema = engine_schema(bind)
+    if bind.dialect.name == "sqlite":
+        for column in DATES:
+            op.execute(
+                f"UPDATE pingyi_response SET {column} = {column} || '.000000' "
+                f"WHERE length({column}) = 19"
+            )
     for table in TABLES:
         if bind.dialect.name == "sqlite":
             # SQLite drops a constraint only by copying the table: batch mode does the copy
