@@ -274,11 +274,17 @@ def _complaint_rows(
             r.time_unknown,
         )
         .join(r, r.id == o.response_pk)
-        .where(o.campaign_code == campaign.code, o.dissatisfied.is_(True), m.scorable())
+        .where(o.campaign_code == campaign.code, o.dissatisfied.is_(True))
         .order_by(o.response_pk, o.item)
     )
     rated: dict[int, list[_Row]] = {}
-    for row in conn.execute(query if units is None else query.where(o.unit_code.in_(units))):
+    # a few units: by their responses (the response table's (campaign, unit) index),
+    # then the observations by their key; the exclusion tested on the response
+    in_units = query.where(
+        r.campaign_code == campaign.code, r.unit_code.in_(units or ()), m.scorable(r.id)
+    )
+    query = query.where(m.scorable())
+    for row in conn.execute(query if units is None else in_units):
         rated.setdefault(row.response_pk, []).append(row)
     if units is not None:
         # mostly still here; the rest were edited, deleted, appealed, or moved elsewhere

@@ -28,7 +28,7 @@ import enum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from sync.db import BIG_ID, Base, Code, IdKey, LongText, table_args, utcnow
 
@@ -268,8 +268,8 @@ class Observation(Timestamped, Base):
     """One rating: one export column (``item``) of one response on one dimension.
 
     campaign/unit/group/dimension are copied from the response so scoring is a GROUP BY
-    on this table alone (``ix_pingyi_observation_scoring``). ``counted`` is false for a
-    "don't know" answer (stored, not counted); ``points`` is null then.
+    on this table alone. ``counted`` is false for a "don't know" answer (stored, not
+    counted); ``points`` is null then.
 
     Keyed by (response, item), what identifies a rating, with no surrogate id: a
     sync writes about ten of these per response, and every index is paid per row (on
@@ -279,12 +279,10 @@ class Observation(Timestamped, Base):
     insert (migration 0002)."""
 
     __tablename__ = "pingyi_observation"
-    __table_args__ = _without_rowid(
-        # what the scoring GROUP BY and a refresh by unit filter on; group and
-        # dimension in it as well made each insert land on one of ten times more
-        # pages, for no faster read (the aggregate reads the rows, not the index)
-        sa.Index("ix_pingyi_observation_scoring", "campaign_code", "unit_code"),
-    )
+    # No index but the key (migration 0005): a unit's observations are found through
+    # its responses (``ix_pingyi_response_campaign_unit``, ten times fewer rows) and
+    # then by this key; a whole campaign is read in full anyway.
+    __table_args__ = _without_rowid()
 
     #: the response's ``id``, with no foreign key (migration 0004): ``store`` writes the
     #: rows only under keys it has just inserted or read, and responses are never deleted
@@ -666,16 +664,23 @@ def excluded_responses() -> sa.CompoundSelect[tuple[int]]:
     return sa.union_all(deleted, upheld)
 
 
-def in_scope() -> sa.ColumnElement[bool]:
+def in_scope(response: InstrumentedAttribute[int] | None = None) -> sa.ColumnElement[bool]:
     """An Observation's response is live and not excluded by an upheld appeal: ``scorable``
-    without the ``counted`` test ("don't know" answers are answers too)."""
+    without the ``counted`` test ("don't know" answers are answers too).
+
+    ``response``: the response id to test, ``Observation.response_pk`` unless the query
+    joins the response and should test ``Response.id`` (the same value): a query that
+    finds its responses first, by unit, then leaves the planner nothing to check on the
+    observation side but its key."""
     # NOT IN is safe here: both ids of the set are NOT NULL columns. PostgreSQL and SQLite
     # build the small set once and look each observation up in it; the correlated EXISTS
     # this replaces made PostgreSQL hash-join every observation to its response.
-    return Observation.response_pk.not_in(excluded_responses())
+    key = Observation.response_pk if response is None else response
+    return key.not_in(excluded_responses())
 
 
-def scorable() -> sa.ColumnElement[bool]:
+def scorable(response: InstrumentedAttribute[int] | None = None) -> sa.ColumnElement[bool]:
     """The condition for an Observation to enter the scores: counted, its response not
-    deleted and not excluded by an upheld appeal. Use it in every scoring query."""
-    return sa.and_(Observation.counted.is_(True), in_scope())
+    deleted and not excluded by an upheld appeal. Use it in every scoring query
+    (``response`` as for ``in_scope``)."""
+    return sa.and_(Observation.counted.is_(True), in_scope(response))
