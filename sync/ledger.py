@@ -278,13 +278,16 @@ def _complaint_rows(
         .order_by(o.response_pk, o.item)
     )
     rated: dict[int, list[_Row]] = {}
-    # a few units: by their responses (the response table's (campaign, unit) index),
-    # then the observations by their key; the exclusion tested on the response
-    in_units = query.where(
-        r.campaign_code == campaign.code, r.unit_code.in_(units or ()), m.scorable(r.id)
-    )
+    if units is None:
+        found = query.where(m.scorable())
+    else:
+        # a few units: by their responses (the response table's (campaign, unit) index),
+        # then the observations by their key; the exclusion tested on the response
+        found = query.where(
+            r.campaign_code == campaign.code, r.unit_code.in_(units), m.scorable(r.id)
+        )
     query = query.where(m.scorable())
-    for row in conn.execute(query if units is None else in_units):
+    for row in conn.execute(found):
         rated.setdefault(row.response_pk, []).append(row)
     if units is not None:
         # mostly still here; the rest were edited, deleted, appealed, or moved elsewhere
@@ -1128,6 +1131,6 @@ def after_sync(
     for campaign, units in sorted(by_campaign.items()):
         if campaign not in catalogue.campaigns:
             continue  # a response of a campaign no longer in mappings/: kept, not scored
-        refresh(engine, catalogue, campaign, units)
+        refresh(engine, catalogue, campaign)  # store marked the units it touched
         reports[campaign] = raise_items(engine, catalogue, campaign, units=units, today=today)
     return reports

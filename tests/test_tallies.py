@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,3 +232,17 @@ def test_dimension_rows_are_written_when_their_sums_are_counted(engine: Engine) 
         conn.execute(sa.update(d).where(d.unit_code == "U1").values(mean_points=1.0))
     assert score.rebuild(engine, cat, "2022", recount=True).drifted == ()
     assert snapshot(engine) == right
+
+
+def test_work_scores_are_composed_without_counting_again(engine: Engine, tmp_path: Path) -> None:
+    """What `pingyi results import-work` does: the office's scores are no sums of the
+    records, so the refresh composes them in and counts nothing again."""
+    cat = _scored_hand_case(engine)
+    csv = tmp_path / "work.csv"
+    csv.write_text("unit,score,note\nU1,90,暗访两次 𠮷\n", encoding="utf-8")
+    assert score.import_work(engine, cat, "2022", csv, entered_by="区评议办") == {"U1"}
+    report = score.refresh(engine, cat, "2022")
+    assert report.units_recounted == 0
+    # 0.7 * 70.625 + 0.3 * 90 = 76.4375, as test_score_db's rebuild gives
+    u1 = units_by_code(engine)["U1"]
+    assert (u1["work_score"], u1["composite"]) == (90, 76.44)

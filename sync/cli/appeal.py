@@ -27,7 +27,8 @@ def add(ctx: Context, response: str, reason: str, by: str) -> None:
 
     with opened(ctx) as (engine, catalogue):
         change = ledger.add_appeal(engine, response, reason=reason, by=by)
-        score.refresh(engine, catalogue, change.campaign, {change.unit})
+        # the appeal marked its unit: the refresh counts it again
+        score.refresh(engine, catalogue, change.campaign)
     click.echo(
         f"appeal {change.appeal_id}: response {response} excluded from unit {change.unit}'s "
         f"scores ({change.items_moved} ledger items appealed); results refreshed"
@@ -45,7 +46,8 @@ def revert(ctx: Context, appeal_id: int, by: str, reason: str | None) -> None:
 
     with opened(ctx) as (engine, catalogue):
         change = ledger.revert_appeal(engine, appeal_id, by=by, reason=reason)
-        score.refresh(engine, catalogue, change.campaign, {change.unit})
+        # the appeal marked its unit: the refresh counts it again
+        score.refresh(engine, catalogue, change.campaign)
     click.echo(
         f"appeal {appeal_id} revoked: the response counts again for unit {change.unit} "
         f"({change.items_moved} ledger items reopened); results refreshed"

@@ -199,5 +199,7 @@ def import_work(ctx: Context, csv_file: Path, campaign: str | None, by: str) -> 
     with opened(ctx) as (engine, catalogue):
         code = pick_campaign(catalogue, campaign)
         units = score.import_work(engine, catalogue, code, csv_file, entered_by=by)
-        score.refresh(engine, catalogue, code, units)
+        # work scores are no sums of the records: the figures are composed anew, nothing
+        # needs counting again
+        score.refresh(engine, catalogue, code)
     click.echo(f"campaign {code}: {len(units)} work-assessment scores imported, results refreshed")

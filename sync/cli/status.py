@@ -13,12 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sync import db as database
-from sync import models as m
 from sync import sites
 from sync.cli import Context, pass_context
 from sync.config import Config
 from sync.errors import PingyiError
-from sync.models import Quarantine, SyncCursor, SyncPending
+from sync.models import Quarantine, SyncCursor, SyncPending, TallyStale
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -50,7 +49,7 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
                 )
             )
         }
-        stale = m.TallyStale
+        stale = TallyStale
         waiting = [
             {"campaign": c, "units_waiting": n, "since": _iso(since)}
             for c, n, since in conn.execute(
