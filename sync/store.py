@@ -686,12 +686,7 @@ def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
             new_pks = _sqlite_new_pks(conn, inserts)
         if updates:
             upsert(
-                conn,
-                Response,
-                [_response_row(m) for m in updates],
-                _RESPONSE_KEY,
-                _RESPONSE_UPDATE,
-                one_statement=True,  # no pipelined executemany in a window (see upsert)
+                conn, Response, [_response_row(m) for m in updates], _RESPONSE_KEY, _RESPONSE_UPDATE
             )
         pks = {rid: row.id for rid, row in existing.items()}
         if new_pks is not None:
@@ -798,7 +793,6 @@ def _quarantine(
         rows,
         _RESPONSE_KEY,
         ("reason_code", "reason", "detail", "last_seen_at", "attempts", "resolved_at"),
-        one_statement=True,  # no pipelined executemany in a window (see upsert)
     )
 
 
@@ -829,8 +823,7 @@ def _pending(conn: Connection, window: Window, done: Sequence[int], now: datetim
         for rid in sorted(waiting - known)
     ]
     if rows:
-        # one statement, not an executemany: see upsert(one_statement=True)
-        conn.execute(sa.insert(SyncPending).values(rows))
+        conn.execute(sa.insert(SyncPending), rows)
 
 
 # -- the audit --------------------------------------------------------------------------

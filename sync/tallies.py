@@ -138,15 +138,7 @@ def mark_stale(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
         for campaign, unit in sorted(set(pairs))
     ]
     if rows:
-        # in the sync window's transaction: one statement, no pipelined executemany
-        upsert(
-            conn,
-            m.TallyStale,
-            rows,
-            ("campaign_code", "unit_code"),
-            ["marked_at"],
-            one_statement=True,
-        )
+        upsert(conn, m.TallyStale, rows, ("campaign_code", "unit_code"), ["marked_at"])
 
 
 def _units(

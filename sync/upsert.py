@@ -47,21 +47,12 @@ def upsert(
     rows: Sequence[Mapping[str, Any]],
     key: Sequence[str],
     update: Sequence[str],
-    *,
-    one_statement: bool = False,
 ) -> None:
     """Insert ``rows`` into ``table`` (a Table or a mapped class); on a conflict on
     ``key``, set the ``update`` columns from the new row (and ``updated_at``).
 
     All rows must name the same columns. ``created_at``/``updated_at`` are filled with
-    one timestamp for the batch when the table has them and the rows do not.
-
-    ``one_statement``: the rows (a few hundred at most) as one multi-row statement, not
-    an executemany. For the sync window's own transaction: psycopg 3 pipelines an
-    executemany, and a pipeline whose connection is cut mid-batch can wait for ever
-    (tests/test_reliability.py's PostgreSQL outage hung so, about one run in ten, once
-    every window marked its units); one statement fails with the connection like every
-    other and the window's retry takes over."""
+    one timestamp for the batch when the table has them and the rows do not."""
     if not rows:
         return
     target = _table(table)
@@ -97,11 +88,7 @@ def upsert(
     statement = _statement(conn.dialect.name, target, key, changing, stamped)
     chunk = max(1, min(MAX_ROWS, MAX_PARAMETERS // len(columns)))
     for start in range(0, len(rows), chunk):
-        part = list(rows[start : start + chunk])
-        if one_statement:
-            conn.execute(statement.values(part))
-        else:
-            conn.execute(statement, part)
+        conn.execute(statement, list(rows[start : start + chunk]))
 
 
 def _statement(

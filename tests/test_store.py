@@ -348,31 +348,3 @@ def test_copy_text() -> None:
     assert store._copy_text("a\\b\tc\nd\re") == "a\\\\b\\tc\\nd\\re"
     with pytest.raises(TypeError):
         store._copy_text(object())
-
-
-def test_a_window_sends_no_pipelined_executemany_to_postgresql(db: Engine) -> None:
-    """psycopg 3 pipelines an executemany, and a pipeline whose connection is cut can wait
-    for ever (the outage test in test_reliability hung so): a window's transaction sends
-    its new rows, marks and pending ids as single statements and COPY only."""
-    if db.dialect.name != "postgresql":
-        pytest.skip("only psycopg pipelines an executemany")
-    batches: list[str] = []
-
-    def spy(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if _[-1]:  # executemany
-            batches.append(statement)
-
-    sa.event.listen(db, "before_cursor_execute", spy)
-    try:
-        # new responses of several units, pending ids, then edits (an update of each)
-        store.write_window(db, store.Window(KEY, incomplete=[40, 41], seen=[40, 41], now=NOW))
-        store.write_window(db, window(*range(1, 30), high_water=29))
-        edited = [outcome(rid, comment=f"改 {rid} 😀") for rid in range(1, 30)]
-        store.write_window(
-            db,
-            store.Window(KEY, mapped=[m for m in edited if isinstance(m, Mapped)], now=NOW),
-        )
-    finally:
-        sa.event.remove(db, "before_cursor_execute", spy)
-    assert batches == []
-    assert len(dump(db)["responses"]) == 29
