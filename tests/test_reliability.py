@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import select
 import signal
 import socket
 import subprocess
@@ -352,30 +353,40 @@ class Proxy:
                 continue
             with self._lock:
                 self._conns += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._relay, args=(client, server), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _relay(self, client: socket.socket, server: socket.socket) -> None:
+        """Both directions of one connection in one thread, and sockets closed only by it,
+        under the lock ``outage`` shuts them down with. (With a thread per direction and
+        ``outage`` closing sockets, a closed descriptor was reused at once by the next
+        connection, and a late recv or send of the old one then stole or injected bytes
+        in the new one: PostgreSQL and psycopg each waiting for the other for ever.)"""
+        peer = {client: server, server: client}
         try:
-            while data := src.recv(65536):
-                dst.sendall(data)
+            while True:
+                ready, _, _ = select.select([client, server], [], [])
+                for src in ready:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    peer[src].sendall(data)
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.close()
+            with self._lock:
+                for s in (client, server):
+                    if s in self._conns:
+                        self._conns.remove(s)
+                    with contextlib.suppress(OSError):
+                        s.close()
 
     def outage(self, seconds: float) -> None:
         self.up.clear()
         self.cuts += 1
         with self._lock:
-            conns, self._conns = self._conns, []
-        for s in conns:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
+            for s in self._conns:  # each relay sees the end and closes its own
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
         threading.Timer(seconds, self.up.set).start()
 
     def close(self) -> None:
