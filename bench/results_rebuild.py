@@ -59,14 +59,12 @@ def generate(engine: sa.Engine, units: list[str], observations: int) -> None:
         conn.execute(
             sa.text(
                 f"""
-                INSERT INTO pingyi_observation (response_pk, campaign_code, unit_code,
-                    group_code, dimension_code, item, raw_code, level_code, points, counted,
-                    satisfied, dissatisfied, created_at, updated_at)
-                SELECT r.id, r.campaign_code, r.unit_code, r.group_code,
+                INSERT INTO pingyi_observation (response_pk, dimension_code, item, raw_code,
+                    level_code, points, counted, satisfied, dissatisfied)
+                SELECT r.id,
                     ({_sql_array(DIMENSIONS)})[1 + d % {len(DIMENSIONS)}], 'q' || d,
                     'A' || lv, CASE WHEN lv < 6 THEN 'A' || lv END,
-                    (ARRAY[100, 80, 60, 30, 0, NULL])[lv], lv < 6, lv <= 3, lv IN (4, 5),
-                    now(), now()
+                    (ARRAY[100, 80, 60, 30, 0, NULL])[lv], lv < 6, lv <= 3, lv IN (4, 5)
                 FROM pingyi_response r
                 CROSS JOIN generate_series(1, 10) AS d
                 CROSS JOIN LATERAL (SELECT 1 + floor(random() * 6)::int + 0 * d AS lv) x

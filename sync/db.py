@@ -210,6 +210,15 @@ def engine_schema(engine: Engine | Connection) -> str | None:
     return schema
 
 
+def qualified_table(engine: Engine | Connection, table: str) -> str:
+    """``table`` as raw SQL must name it: with ``engine_schema`` in front, since the
+    translate map does not reach raw SQL (migrations' own statements)."""
+    preparer = engine.dialect.identifier_preparer
+    schema = engine_schema(engine)
+    name = preparer.quote(table)
+    return name if schema is None else f"{preparer.quote_schema(schema)}.{name}"
+
+
 # -- migrations -------------------------------------------------------------------------
 
 

@@ -262,8 +262,8 @@ def _complaint_rows(
     query = (
         sa.select(
             o.response_pk,
-            o.unit_code,
-            o.group_code,
+            r.unit_code,
+            r.group_code,
             o.dimension_code,
             o.level_code,
             o.raw_code,
@@ -274,7 +274,7 @@ def _complaint_rows(
             r.time_unknown,
         )
         .join(r, r.id == o.response_pk)
-        .where(o.campaign_code == campaign.code, o.dissatisfied.is_(True))
+        .where(r.campaign_code == campaign.code, o.dissatisfied.is_(True))
         .order_by(o.response_pk, o.item)
     )
     rated: dict[int, list[_Row]] = {}
@@ -283,9 +283,7 @@ def _complaint_rows(
     else:
         # a few units: by their responses (the response table's (campaign, unit) index),
         # then the observations by their key; the exclusion tested on the response
-        found = query.where(
-            r.campaign_code == campaign.code, r.unit_code.in_(units), m.scorable(r.id)
-        )
+        found = query.where(r.unit_code.in_(units), m.scorable(r.id))
     query = query.where(m.scorable())
     for row in conn.execute(found):
         rated.setdefault(row.response_pk, []).append(row)

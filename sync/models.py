@@ -18,7 +18,8 @@ Five groups, each written by one step of the flow:
 Conventions: codes are ``VARCHAR(64)``; every datetime is aware UTC; statuses are plain
 strings (the values are the ``StrEnum`` classes below) so a new status needs no
 migration of a database enum type; every table has ``created_at`` and ``updated_at``
-(``sync.upsert.upsert`` sets ``updated_at`` only when a row really changed).
+(``sync.upsert.upsert`` sets ``updated_at`` only when a row really changed), but for
+Observation and Comment, a response's own rows, which carry its dates.
 """
 
 from __future__ import annotations
@@ -264,19 +265,22 @@ class Response(Timestamped, Base):
     deleted_at: Mapped[dt.datetime | None]
 
 
-class Observation(Timestamped, Base):
+class Observation(Base):
     """One rating: one export column (``item``) of one response on one dimension.
 
-    campaign/unit/group/dimension are copied from the response so scoring is a GROUP BY
-    on this table alone. ``counted`` is false for a "don't know" answer (stored, not
+    The response's campaign, unit and group are the response row's, reached by
+    ``response_pk``; ``counted`` is false for a "don't know" answer (stored, not
     counted); ``points`` is null then.
 
-    Keyed by (response, item), what identifies a rating, with no surrogate id: a
-    sync writes about ten of these per response, and every index is paid per row (on
-    SQLite the rows live in the key's own b-tree, ``WITHOUT ROWID``). ``dimension_code``
-    has no foreign key: ``sync.map`` checks every dimension against the catalogue
-    before a row is written, and the per-row check cost more than the rest of the
-    insert (migration 0002)."""
+    Keyed by (response, item), what identifies a rating, with no surrogate id: a sync
+    writes about ten of these per response, and every index and every byte is paid per
+    row (on SQLite the rows live in the key's own b-tree, ``WITHOUT ROWID``). For the
+    same reason the row holds nothing the response holds already (migration 0006): no
+    copies of its campaign, unit and group, and no ``created_at``/``updated_at`` (a
+    response's ratings are written, and rewritten, only with the response row, whose
+    dates they are). ``dimension_code`` has no foreign key: ``sync.map`` checks every
+    dimension against the catalogue before a row is written, and the per-row check cost
+    more than the rest of the insert (migration 0002)."""
 
     __tablename__ = "pingyi_observation"
     # No index but the key (migration 0005): a unit's observations are found through
@@ -289,11 +293,6 @@ class Observation(Timestamped, Base):
     response_pk: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=False)
     #: the export column, e.g. "overall" or "detail[SQ001]"
     item: Mapped[str] = mapped_column(primary_key=True)
-    # Copies of the response's (which has the foreign keys): no FK here, because on
-    # MySQL every FK adds an index, and millions of rows pay for each one on insert.
-    campaign_code: Mapped[Code]
-    unit_code: Mapped[Code]
-    group_code: Mapped[Code]
     dimension_code: Mapped[Code]
     #: the answer code as LimeSurvey gave it ("A1")
     raw_code: Mapped[Code]
@@ -305,10 +304,10 @@ class Observation(Timestamped, Base):
     dissatisfied: Mapped[bool] = mapped_column(default=False)
 
 
-class Comment(Timestamped, Base):
+class Comment(Base):
     """A free-text answer (the rater's comment), optionally about one dimension; the
-    ledger quotes it next to a dissatisfied rating. Keyed by (response, item) and without
-    a foreign key on the dimension, like Observation."""
+    ledger quotes it next to a dissatisfied rating. Keyed by (response, item), without
+    a foreign key on the dimension and without dates of its own, like Observation."""
 
     __tablename__ = "pingyi_comment"
     __table_args__ = _without_rowid()

@@ -338,14 +338,11 @@ def _response_row(m: Mapped) -> dict[str, Any]:
     }
 
 
-#: the order the bulk paths take an observation's values in: the response's part, then
+#: the order the bulk paths take an observation's values in: the response's key, then
 #: the rating's (``_observation_rows``); the generic executemany path (MySQL) reorders
 #: them into the statement's order
 OBSERVATION_COLUMNS = (
     "response_pk",
-    "campaign_code",
-    "unit_code",
-    "group_code",
     "item",
     "dimension_code",
     "raw_code",
@@ -381,8 +378,7 @@ def _observation_rows(changed: Sequence[Mapped], pks: dict[int, int]) -> list[tu
     rows: list[tuple[Any, ...]] = []
     append = rows.append
     for m in changed:
-        r = m.response
-        head = (pks[r.response_id], r.campaign, r.unit, r.group)
+        head = (pks[m.response.response_id],)
         for o in m.observations:
             rating = ratings.get(id(o))
             if rating is None:
@@ -399,6 +395,12 @@ def _comment_rows(changed: Sequence[Mapped], pks: dict[int, int]) -> list[tuple[
     ]
 
 
+def _stamped(model: Any) -> bool:
+    """Does ``model`` have ``created_at``/``updated_at``? (Observation and Comment carry
+    their response's dates.)"""
+    return "created_at" in model.__table__.c
+
+
 def _bulk_insert(model: Any, now: datetime) -> sa.Insert:
     """An executemany INSERT whose ``created_at``/``updated_at`` are one SQL literal.
 
@@ -406,6 +408,8 @@ def _bulk_insert(model: Any, now: datetime) -> sa.Insert:
     column per row, more than the insert itself on SQLite; one literal in the statement
     costs nothing per row. The text is the naive-UTC form every backend reads as a
     timestamp (SQLite stores exactly this form)."""
+    if not _stamped(model):
+        return sa.insert(model)
     stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     literal: sa.ColumnElement[Any] = sa.literal_column(f"'{stamp}'")
     return sa.insert(model).values(created_at=literal, updated_at=literal)
@@ -466,27 +470,22 @@ def _copy_text(value: Any) -> str:
 _COPY_LINES = 5000
 
 
-def _copy_observations(
-    conn: Connection, now: datetime, changed: Sequence[Mapped], pks: dict[int, int]
-) -> None:
+def _copy_observations(conn: Connection, changed: Sequence[Mapped], pks: dict[int, int]) -> None:
     """PostgreSQL: the observations of ``changed`` as ``COPY`` text made by us.
 
     Handing psycopg a tuple per row cost more than the server's own work for it (its
-    per-value dumping, the two timestamps included, about 7 us a row); here a row is
-    one string joined from the response's part and the rating's, each formatted once
-    per window (the ratings are shared ``ObservationRecord``s, keyed by identity)."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    tail = f"\t{stamp}\t{stamp}\n"
+    per-value dumping, about 7 us a row); here a row is the response's key joined to
+    the rating's part, formatted once per window (the ratings are shared
+    ``ObservationRecord``s, keyed by identity)."""
     ratings: dict[int, str] = {}
     lines: list[str] = []
-    with _copy(conn, Observation, (*OBSERVATION_COLUMNS, "created_at", "updated_at")) as copy:
+    with _copy(conn, Observation, OBSERVATION_COLUMNS) as copy:
         for m in changed:
-            r = m.response
-            head = "\t".join(map(_copy_text, (pks[r.response_id], r.campaign, r.unit, r.group, "")))
+            head = f"{pks[m.response.response_id]}\t"
             for o in m.observations:
                 rating = ratings.get(id(o))
                 if rating is None:
-                    rating = ratings[id(o)] = "\t".join(map(_copy_text, _rating(o))) + tail
+                    rating = ratings[id(o)] = "\t".join(map(_copy_text, _rating(o))) + "\n"
                 lines.append(head + rating)
             if len(lines) >= _COPY_LINES:
                 copy.write("".join(lines))
@@ -501,7 +500,13 @@ def _copy_rows(
     """PostgreSQL: the rows through ``COPY .. FROM STDIN`` (psycopg 3), in the window's
     transaction. COPY has no per-statement parsing or per-row round trip, which is what
     made an executemany of a million observations the slowest part of a PostgreSQL sync.
-    ``created_at``/``updated_at`` take the window's one timestamp."""
+    ``created_at``/``updated_at``, where the table has them, take the window's one
+    timestamp."""
+    if not _stamped(model):
+        with _copy(conn, model, columns) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     stamp = now.astimezone(UTC).replace(tzinfo=None)
     with _copy(conn, model, (*columns, "created_at", "updated_at")) as copy:
         for row in rows:
@@ -549,17 +554,19 @@ SQLITE_ROWS_PER_INSERT = 500
 
 
 @functools.lru_cache(maxsize=64)
-def _sqlite_insert(table: str, columns: tuple[str, ...], rows: int) -> str:
-    """``INSERT INTO table (columns, created_at, updated_at) VALUES`` ``rows`` groups,
-    numbered parameters: ``?1`` is the timestamp, then the rows' values in order."""
+def _sqlite_insert(table: str, columns: tuple[str, ...], rows: int, stamped: bool) -> str:
+    """``INSERT INTO table (columns[, created_at, updated_at]) VALUES`` ``rows`` groups,
+    numbered parameters: ``?1`` is the timestamp (``stamped`` tables only), then the
+    rows' values in order."""
     width = len(columns)
+    first = 2 if stamped else 1
+    stamp = ", ?1, ?1" if stamped else ""
     groups = ", ".join(
-        f"({', '.join(f'?{2 + at + i}' for i in range(width))}, ?1, ?1)"
+        f"({', '.join(f'?{first + at + i}' for i in range(width))}{stamp})"
         for at in range(0, rows * width, width)
     )
-    return (
-        f"INSERT INTO {table} ({', '.join((*columns, 'created_at', 'updated_at'))}) VALUES {groups}"
-    )
+    names = (*columns, "created_at", "updated_at") if stamped else columns
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES {groups}"
 
 
 def _sqlite_rows(
@@ -579,7 +586,8 @@ def _sqlite_rows(
     preparer = conn.dialect.identifier_preparer
     table = preparer.quote(model.__tablename__)
     names = tuple(preparer.quote(c) for c in columns)
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    stamped = _stamped(model)
+    stamp = (now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),) if stamped else ()
     driver: Any = conn.connection.driver_connection  # sqlite3.Connection
     limit = (driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // len(columns)
     per = max(1, min(SQLITE_ROWS_PER_INSERT, limit))
@@ -591,7 +599,7 @@ def _sqlite_rows(
         # one statement at a time: the parameters of all of them at once were
         # another copy of the window's rows in memory
         conn.exec_driver_sql(
-            _sqlite_insert(table, names, size), (stamp, *chain(rows[at : at + size]))
+            _sqlite_insert(table, names, size, stamped), (*stamp, *chain(rows[at : at + size]))
         )
         at += size
 
@@ -702,7 +710,7 @@ def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
             conn.execute(sa.delete(Observation).where(Observation.response_pk.in_(chunk)))
             conn.execute(sa.delete(Comment).where(Comment.response_pk.in_(chunk)))
         if _copies(conn):
-            _copy_observations(conn, now, changed, pks)
+            _copy_observations(conn, changed, pks)
         else:
             _insert_many(
                 conn, Observation, now, OBSERVATION_COLUMNS, _observation_rows(changed, pks)

@@ -174,26 +174,25 @@ def _count(
         # 4 MB it sorts 1M rows on disk instead of hashing them
         conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
     # satisfied/dissatisfied are summed, not grouped on: fewer keys, a cheaper hash
-    keys = (o.unit_code, o.group_code, o.dimension_code, o.counted, o.points)
-    query = sa.select(
-        *keys,
-        sa.func.count(),
-        sa.func.sum(sa.case((o.satisfied.is_(True), 1), else_=0)),
-        sa.func.sum(sa.case((o.dissatisfied.is_(True), 1), else_=0)),
-    )
-    if units is None:
-        query = query.where(o.campaign_code == campaign, m.in_scope())
-    else:
-        # a few units: their live responses by the response table's (campaign, unit)
-        # index, then each one's observations by their key (response_pk, item).
-        # Observations have no index on the unit: every sync would pay for it on every
-        # rating. The exclusion is tested on the response, so that the planner has
-        # nothing to check on the observation side but the key.
-        query = query.join(r, r.id == o.response_pk).where(
-            r.campaign_code == campaign,
-            r.unit_code.in_(sorted(units)),
-            m.in_scope(r.id),
+    keys = (r.unit_code, r.group_code, o.dimension_code, o.counted, o.points)
+    # An observation's unit and group are its response's (migration 0006: a rating holds
+    # nothing its response holds). A few units: their live responses by the response
+    # table's (campaign, unit) index, then each one's observations by their key
+    # (response_pk, item); a whole campaign: every response joined to its ratings. The
+    # exclusion is tested on the response, so that the planner has nothing to check on
+    # the observation side but the key.
+    query = (
+        sa.select(
+            *keys,
+            sa.func.count(),
+            sa.func.sum(sa.case((o.satisfied.is_(True), 1), else_=0)),
+            sa.func.sum(sa.case((o.dissatisfied.is_(True), 1), else_=0)),
         )
+        .join(r, r.id == o.response_pk)
+        .where(r.campaign_code == campaign, m.in_scope(r.id))
+    )
+    if units is not None:
+        query = query.where(r.unit_code.in_(sorted(units)))
     rows = conn.execute(query.group_by(*keys)).all()
     # plain integers per key, one Fraction per distinct points value: a Fraction per
     # row of the GROUP BY costs more than the rest of the arithmetic

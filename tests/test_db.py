@@ -279,3 +279,68 @@ def test_0004_gives_sqlite_response_dates_their_microseconds(tmp_path: Path) -> 
         ("2024-03-01 02:15:30.250000", "2024-03-01"),
     ]
     assert matched == [(1,)]
+
+
+def test_0006_keeps_every_rating_and_comment_both_ways(db_url: str) -> None:
+    """0006 drops the observation's copies of its response (campaign, unit, group) and
+    both tables' dates: the ratings and comments are all there after it, and the way
+    down puts the columns back filled from their response."""
+    engine = db.make_engine(db_url)
+    db.upgrade(engine, "0005")
+    stamp = "2024-01-01 00:00:00"
+    with engine.begin() as conn:
+        _seed_catalogue(conn)
+        conn.execute(
+            sa.text(
+                "INSERT INTO pingyi_response (site, survey_id, response_id, campaign_code, "
+                "group_code, unit_code, time_unknown, content_hash, created_at, updated_at) "
+                "VALUES ('d', 1, 7, '2022', 'citizens', 'U0101', false, 'h', :at, :at)"
+            ),
+            {"at": stamp},
+        )
+        pk = conn.execute(sa.text("SELECT id FROM pingyi_response")).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO pingyi_observation (response_pk, item, campaign_code, unit_code, "
+                "group_code, dimension_code, raw_code, level_code, points, counted, satisfied, "
+                "dissatisfied, created_at, updated_at) VALUES (:pk, :item, '2022', 'U0101', "
+                "'citizens', 'overall', 'A1', 'A1', :points, true, false, false, :at, :at)"
+            ),
+            [
+                {"pk": pk, "item": "overall", "points": 100.0, "at": stamp},
+                {"pk": pk, "item": "detail[SQ001]", "points": 80.0, "at": stamp},
+            ],
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO pingyi_comment (response_pk, item, text, created_at, updated_at) "
+                "VALUES (:pk, 'comment', :text, :at, :at)"
+            ),
+            {"pk": pk, "text": RARE, "at": stamp},
+        )
+    ratings = "SELECT response_pk, item, points FROM pingyi_observation ORDER BY item"
+    expected = [(pk, "detail[SQ001]", 80.0), (pk, "overall", 100.0)]
+
+    db.upgrade(engine)
+    observation = {c["name"] for c in sa.inspect(engine).get_columns("pingyi_observation")}
+    assert not observation & {"campaign_code", "unit_code", "group_code", "created_at"}
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(sa.text(ratings))] == expected
+        assert conn.execute(sa.text("SELECT text FROM pingyi_comment")).scalar_one() == RARE
+
+    db.downgrade(engine, "0005")
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(sa.text(ratings))] == expected
+        copies = conn.execute(
+            sa.text("SELECT DISTINCT campaign_code, unit_code, group_code FROM pingyi_observation")
+        ).all()
+        assert [tuple(r) for r in copies] == [("2022", "U0101", "citizens")]
+        dates = conn.execute(
+            sa.text(
+                "SELECT created_at FROM pingyi_observation "
+                "UNION SELECT created_at FROM pingyi_comment"
+            )
+        ).scalars()
+        assert {str(d)[:19] for d in dates} == {stamp}
+    db.upgrade(engine)
+    engine.dispose()

@@ -259,9 +259,12 @@ def test_rebuild_recount_reports_a_hand_edit(district: tuple[Path, Engine, Catal
     # the kept sums: a recount finds nothing to correct, until a row is changed by hand
     assert "warning" not in run(config, "results", "rebuild", "--recount")
     with engine.begin() as conn:
-        o = m.Observation
+        o, r = m.Observation, m.Response
         pk, unit_code = conn.execute(
-            sa.select(o.response_pk, o.unit_code).where(o.counted.is_(True)).limit(1)
+            sa.select(o.response_pk, r.unit_code)
+            .join(r, r.id == o.response_pk)
+            .where(o.counted.is_(True))
+            .limit(1)
         ).one()
         conn.execute(sa.update(o).where(o.response_pk == pk).values(counted=False, points=None))
     out = run(config, "results", "rebuild", "--recount")

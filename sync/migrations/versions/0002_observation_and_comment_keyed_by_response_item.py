@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from sync.db import engine_schema
+from sync.db import engine_schema, qualified_table
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
@@ -53,12 +53,7 @@ def _schema() -> str | None:
 
 
 def _qualified(table: str) -> str:
-    """``table`` as raw SQL must name it (the translate map does not reach raw SQL)."""
-    bind = op.get_bind()
-    preparer = bind.dialect.identifier_preparer
-    schema = engine_schema(bind)
-    name = preparer.quote(table)
-    return name if schema is None else f"{preparer.quote_schema(schema)}.{name}"
+    return qualified_table(op.get_bind(), table)
 
 
 def upgrade() -> None:
