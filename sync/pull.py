@@ -31,14 +31,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sync import store
 from sync.errors import PingyiError
-from sync.limesurvey import parse_rows, read_spans
+from sync.limesurvey import export_document, parse_rows, read_spans
 from sync.map import Mapped, Rejected, map_row
 
 if TYPE_CHECKING:
@@ -152,29 +151,40 @@ class _Read:
 
 _DONE = object()
 
+#: consecutive non-empty windows written in one transaction, at most
+WINDOWS_PER_COMMIT = 4
+
 
 class _Prefetch:
-    """Fetches windows in a background thread, ahead of the consumer.
+    """Fetches windows in a background thread and decodes and maps them in another,
+    ahead of the consumer (the writer).
 
-    The queue holds up to ``WINDOWS_PER_COMMIT`` windows: while one transaction of that
-    many windows is written, the next one's are fetched, so storing overlaps
-    LimeSurvey's export time (with a queue of one, the writer then waited for two
-    exports per transaction: 20,000 responses against a double paced like LimeSurvey,
-    SQLite 4.6/3.7 s -> 3.4/3.2 s, PostgreSQL 5.9/5.6 -> 5.5/4.6 s). At most about
-    ``3 * WINDOWS_PER_COMMIT`` windows are in memory (being stored, queued, being
-    fetched): it does not grow with the survey.
+    ``fetch`` only brings a window's export as LimeSurvey sent it, falsy when the window
+    is empty (``export_window_result``), and its thread asks for the next export as
+    soon as a reply is in: LimeSurvey gets one export at a time, back to back. The other
+    thread decodes, parses and maps each reply (``process``) beside the next export.
+    Against a LimeSurvey as slow as 6.2.1, every wait between two exports is paid once
+    per window: asking only after this window's parsing and mapping cost a quarter of a
+    pass, after its base64 and JSON decoding a tenth, and handing each export from one
+    thread to the other about 7 ms a window (100,000 responses paced, SQLite: 10.50 ->
+    10.19 s for the decoding). No export is asked for past the empty window that ends
+    the reading.
 
-    ``fetch`` only brings a window's export document (``fetch_next``: one more export is
-    asked for while this one is parsed and mapped by ``process``): LimeSurvey still
-    gets one export at a time, but back to back, without waiting for our decoding in
-    between (against a LimeSurvey as slow as 6.2.1 that wait was a quarter of a pass).
-    A window's emptiness is known from its document, so no export is asked for past the
-    empty window that ends the reading."""
+    At most ``SLOTS`` windows are between LimeSurvey and the writer (being fetched,
+    waiting to be decoded, being decoded, decoded and waiting): a window's slot is
+    taken before its export is asked for and given back when the writer takes it. So
+    while one transaction of ``WINDOWS_PER_COMMIT`` windows is written the next one's
+    are fetched (with room for one transaction the writer waited for two exports per
+    transaction: 20,000 responses paced, SQLite 4.6/3.7 s -> 3.4/3.2 s, PostgreSQL
+    5.9/5.6 -> 5.5/4.6 s); when the writer is behind, fetching waits for it, and memory
+    does not grow with the survey."""
+
+    SLOTS = WINDOWS_PER_COMMIT + 2
 
     def __init__(
         self,
-        fetch: Callable[[int, int], Sequence[Any]],
-        process: Callable[[Sequence[Any]], _Read],
+        fetch: Callable[[int, int], Any],
+        process: Callable[[Any], _Read],
         spans: Iterator[tuple[int, int]],
         *,
         stop_when_empty_after: int | None,
@@ -185,73 +195,72 @@ class _Prefetch:
         self._process = process
         self._spans = spans
         self._stop_when_empty_after = stop_when_empty_after
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=WINDOWS_PER_COMMIT)
+        self._slots = threading.Semaphore(self.SLOTS)
+        # bounded by the slots, not by the queues
+        self._replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pingyi-prefetch", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._fetching, name="pingyi-fetch", daemon=True),
+            threading.Thread(target=self._processing, name="pingyi-map", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _put(self, item: Any) -> bool:
+    def _slot(self) -> bool:
         while not self._halt.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
+            if self._slots.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
-    def _run(self) -> None:
-        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pingyi-fetch")
-        span = next(self._spans, None)
-        fetching = None if span is None else ahead.submit(self._fetch, *span)
-
-        def ask_next() -> None:
-            nonlocal span, fetching
-            span = None if self._halt.is_set() else next(self._spans, None)
-            fetching = None if span is None else ahead.submit(self._fetch, *span)
-
+    def _fetching(self) -> None:
         try:
-            while fetching is not None and span is not None:
-                lo, hi = span
-                document = fetching.result()
-                fetching = None
-                limit = self._stop_when_empty_after
-                last = not document and limit is not None and hi >= limit
-                # Ask for the next export before mapping this one, unless the writer is
-                # behind (the queue is full): then the export would wait in memory as a
-                # whole raw document, and the writer, not LimeSurvey, sets the pace.
-                if not last and not self._queue.full():
-                    ask_next()
-                read = self._process(document)
-                del document
-                if not self._put((lo, hi, read)):
+            limit = self._stop_when_empty_after
+            for lo, hi in self._spans:
+                if not self._slot():
                     return
-                if last:
+                reply = self._fetch(lo, hi)
+                self._replies.put((lo, hi, reply))
+                if not reply and limit is not None and hi >= limit:
                     break
-                if fetching is None:
-                    ask_next()
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put(exc)
+        except BaseException as exc:  # handed on to the consumer, raised there
+            self._replies.put(exc)
             return
-        finally:
-            ahead.shutdown(wait=True)
-        self._put(_DONE)
+        self._replies.put(_DONE)
+
+    def _processing(self) -> None:
+        while True:
+            item = self._replies.get()
+            if item is _DONE or isinstance(item, BaseException):
+                self._reads.put(item)
+                return
+            lo, hi, reply = item
+            del item
+            try:
+                read = self._process(reply)
+            except BaseException as exc:
+                self._reads.put(exc)
+                return
+            del reply
+            self._reads.put((lo, hi, read))
 
     def __iter__(self) -> Iterator[tuple[int, int, _Read]]:
         while True:
-            item = self._queue.get()
+            item = self._reads.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
+            self._slots.release()
             yield item
 
     def close(self) -> None:
+        """Stop fetching and wait for the threads (an export under way is finished)."""
         self._halt.set()
-        self._thread.join(timeout=600)
-
-
-#: consecutive non-empty windows written in one transaction, at most
-WINDOWS_PER_COMMIT = 4
+        # a processing thread waiting for a reply that will never come
+        self._replies.put(_DONE)
+        for thread in self._threads:
+            thread.join(timeout=600)
 
 
 def _batched(
@@ -420,10 +429,15 @@ def run_pass(
         moving = id_range is None
         while True:
             prefetch = _Prefetch(
-                lambda lo, hi: client.export_window_document(sid, lo, hi),
-                # parsed and mapped in the prefetch thread too: it overlaps the database's work
-                lambda document: _split(
-                    parse_rows(document, zone=client.site.zone, survey_id=sid),
+                lambda lo, hi: client.export_window_result(sid, lo, hi),
+                # decoded, parsed and mapped in the prefetch thread: it overlaps the next
+                # export and the database's work
+                lambda result: _split(
+                    parse_rows(
+                        [] if result is None else export_document(result, survey_id=sid),
+                        zone=client.site.zone,
+                        survey_id=sid,
+                    ),
                     binding,
                     catalogue,
                     token_key,

@@ -413,6 +413,22 @@ def test_http_export_window_typed_rows(double: Any, url: str) -> None:
     assert by_id[57].answers["comment"] == "排队两个小时😡，名字里有𠮷字！"
 
 
+def test_http_export_window_result_is_none_only_for_an_empty_window(double: Any, url: str) -> None:
+    """The raw export a pass decodes beside the next one: None for a window without a
+    row (LimeSurvey sends ``{"responses": []}``), else the document, which decodes to
+    what ``export_window_document`` gives."""
+    from sync.limesurvey import export_document
+
+    with _client(url) as ls:
+        assert ls.export_window_result(SID, 10_000, 10_999) is None
+        assert ls.export_window_result(SID, 5, 4) is None  # no range: no call
+        one = ls.export_window_result(SID, 55, 1000)
+        assert ls.calls == ["get_session_key", "export_responses", "export_responses"]
+        assert one is not None
+        assert export_document(one, survey_id=SID) == ls.export_window_document(SID, 55, 1000)
+    assert [row["id"] for row in export_document(one, survey_id=SID)] == list(range(55, 61))
+
+
 def test_http_site_zone_converts_dates(double: Any, url: str) -> None:
     with _client(url, timezone="Europe/Berlin") as ls:
         (row,) = ls.export_window(SID, 1, 1)

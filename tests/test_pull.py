@@ -140,6 +140,35 @@ def test_prefetch_asks_for_nothing_past_the_empty_window_that_ends_the_reading()
     assert fetched == [1, 11, 21, 31, 41]
 
 
+def test_prefetch_waits_for_the_writer_when_its_slots_are_taken() -> None:
+    """Windows fetched and not yet taken by the writer hold a slot each: a writer that is
+    behind stops the exports (memory does not grow with the survey), and each window it
+    takes lets one more export be asked for."""
+    fetched: list[int] = []
+    more = threading.Condition()
+
+    def fetch(lo: int, hi: int) -> list[dict[str, Any]]:
+        with more:
+            fetched.append(lo)
+            more.notify_all()
+        return [{"id": lo}]
+
+    def reaches(n: int, seconds: float = 10.0) -> bool:
+        with more:
+            return more.wait_for(lambda: len(fetched) >= n, timeout=seconds)
+
+    prefetch = _Prefetch(fetch, _read, windows(1, 10), stop_when_empty_after=None)
+    try:
+        assert reaches(_Prefetch.SLOTS)
+        assert not reaches(_Prefetch.SLOTS + 1, seconds=0.3)
+        reading = iter(prefetch)
+        assert next(reading)[0] == 1
+        assert reaches(_Prefetch.SLOTS + 1)
+        assert not reaches(_Prefetch.SLOTS + 2, seconds=0.3)
+    finally:
+        prefetch.close()
+
+
 def test_prefetch_hands_a_failed_export_to_the_reader() -> None:
     def fetch(lo: int, hi: int) -> list[dict[str, Any]]:
         if lo > 1:
