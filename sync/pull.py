@@ -31,7 +31,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -105,31 +105,19 @@ def end_decision(summary_completed: int, known_completed: int) -> bool:
 
 
 @dataclass
-class PassReport:
+class PassReport(store.WindowResult):
+    """A pass: its windows' results added up (``add``), and the pass's own figures."""
+
     fetched: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    quarantined: int = 0
     pending: int = 0
     expired: int = 0
     high_water: int = 0
     rc2_calls: int = 0
     duration_s: float = 0.0
-    touched: set[tuple[str, str]] = field(default_factory=set)
     windows: int = 0
     stopped: bool = False
     dry_run: bool = False
     full: bool = False
-
-    def add(self, result: store.WindowResult) -> None:
-        self.inserted += result.inserted
-        self.updated += result.updated
-        self.unchanged += result.unchanged
-        self.deleted += result.deleted
-        self.quarantined += result.quarantined
-        self.touched |= result.touched
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "touched"}

@@ -111,13 +111,27 @@ class Window:
 
 @dataclass
 class WindowResult:
+    """What writing a window did (or, dry, would do); ``pull.PassReport`` adds these up."""
+
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: responses that vanished from LimeSurvey, now marked deleted
     deleted: int = 0
     quarantined: int = 0
+    #: quarantine entries whose response now maps or vanished
     resolved: int = 0
+    #: the (campaign, unit) pairs whose results the window changed
     touched: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, other: WindowResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+        self.quarantined += other.quarantined
+        self.resolved += other.resolved
+        self.touched |= other.touched
 
 
 # -- retrying database work ---------------------------------------------------------
@@ -730,6 +744,7 @@ def _apply(conn: Connection, window: Window, *, dry_run: bool) -> WindowResult:
         row.response_id
         for row in _by_id(conn, Quarantine, key, settled, Quarantine.response_id, where=still_open)
     ]
+    result.resolved = len(open_ids)
     if open_ids:
         for chunk in _chunks(open_ids):
             conn.execute(

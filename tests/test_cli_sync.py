@@ -233,13 +233,13 @@ def test_quarantine_list_show_and_retry_after_the_mapping_is_fixed(setup: Setup)
     assert setup.run("quarantine", "show", "999").exit_code == 1
     # retry before the fix: still there
     again = setup.run("quarantine", "retry", "--all")
-    assert "0 of 1 stored, 1 still quarantined" in again.output
+    assert "0 of 1 stored, 0 resolved, 1 still quarantined" in again.output
     binding = setup.mappings / "surveys" / "citizens_111111.yaml"
     text = binding.read_text(encoding="utf-8")
     binding.write_text(text.replace("    U0106: C0206", "    U0106: C0206\n    U0107: C0201"))
     fixed = setup.run("quarantine", "retry", str(entry["id"]))
     assert fixed.exit_code == 0, fixed.output
-    assert "1 of 1 stored" in fixed.output
+    assert "1 of 1 stored, 1 resolved, 0 still quarantined" in fixed.output
     assert "quarantine is empty" in setup.run("quarantine", "list").output
     assert "resolved" in setup.run("quarantine", "list", "--all").output
 

@@ -155,6 +155,7 @@ def retry(ctx: Context, entry_ids: tuple[int, ...], everything: bool, as_json: b
                     ok=True,
                     stored=stored,
                     still_quarantined=report.quarantined,
+                    resolved=report.resolved,
                     vanished=report.deleted,
                 )
             results.append(entry)
@@ -165,7 +166,7 @@ def retry(ctx: Context, entry_ids: tuple[int, ...], everything: bool, as_json: b
             if e["ok"]:
                 click.echo(
                     f"{e['site']} survey {e['survey_id']}: {e['stored']} of {e['responses']} "
-                    f"stored, {e['still_quarantined']} still quarantined"
+                    f"stored, {e['resolved']} resolved, {e['still_quarantined']} still quarantined"
                 )
             else:
                 click.echo(f"{e['site']} survey {e['survey_id']}: FAILED: {e['error']}", err=True)
