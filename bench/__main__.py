@@ -92,6 +92,15 @@ def full_sync(
         f"{lite['seconds'] / floor['seconds']:.2f}x floor (goal <= 1.5x), "
         f"{lite['rc2_calls']} RC2 calls"
     )
+    if label == "bare":
+        # the rows that sync stored, written again by raw sqlite3 with nothing else to do:
+        # how much of the sync is SQLite's own work, which no change of ours takes away
+        own = out["sqlite_own"] = child("sqlite-own", url, password, db=sqlite_url, **opts)
+        say(
+            f"    of which SQLite's own work (the same rows by raw sqlite3, built "
+            f"beforehand): {own['seconds']:.2f} s = {own['seconds'] / floor['seconds']:.2f}x "
+            f"floor, {own['seconds'] / lite['seconds']:.0%} of the sync"
+        )
     if args.pg:
         with fresh_postgres(args.pg) as pg_url:
             pg = out["postgres"] = child("sync", url, password, db=pg_url, **opts)

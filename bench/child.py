@@ -7,7 +7,10 @@ peak memory (``ru_maxrss``) is the sync's own. Prints one JSON object.
 Modes: ``floor`` (fetch and decode every window, store nothing), ``sync`` (a full
 ``run_pass`` into ``--db``), ``pass`` (one more pass on an already synced ``--db``, after
 logging in, so only the pass's own RC2 calls count), ``pandas`` (what a user would write:
-citric's export of the whole survey, a DataFrame, ``to_sql``).
+citric's export of the whole survey, a DataFrame, ``to_sql``), ``sqlite-own`` (SQLite's
+own share of a sync: the rows a ``sync`` stored in ``--db``, read back and built into
+statement parameters beforehand, written again into a new database by raw ``sqlite3`` as
+the sync writes them: only the binding and SQLite's b-tree work is timed).
 """
 
 from __future__ import annotations
@@ -85,6 +88,73 @@ def sync(url: str, db: str, window: int) -> dict[str, Any]:
     }
 
 
+#: the tables a sync writes per response, and the order of their rows
+_WRITTEN = (
+    ("pingyi_response", "id"),
+    ("pingyi_observation", "response_pk, item"),
+    ("pingyi_comment", "response_pk, item"),
+)
+
+
+def sqlite_own(db: str, window: int) -> dict[str, Any]:
+    """The floor of a SQLite sync's storing: the same rows, the same transactions (a
+    window of ``WINDOWS_PER_COMMIT`` x ``window`` responses each), multi-row INSERTs of
+    ``SQLITE_ROWS_PER_INSERT`` rows, with nothing to fetch, map or build while timed."""
+    import bisect
+    import itertools
+    import sqlite3
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from sync.pull import WINDOWS_PER_COMMIT
+    from sync.store import SQLITE_ROWS_PER_INSERT
+
+    source = str(sa.make_url(db).database)
+    target = Path(source).with_name(f"own-{Path(source).name}")
+    engine = _engine(f"sqlite:///{target}")  # migrated, with the catalogue
+    read = sqlite3.connect(source)
+    # (table, columns, rows, each row's response id)
+    tables: list[tuple[str, list[str], list[tuple[Any, ...]], list[int]]] = []
+    for table, order in _WRITTEN:
+        cursor = read.execute(f"SELECT * FROM {table} ORDER BY {order}")
+        rows = cursor.fetchall()
+        tables.append((table, [d[0] for d in cursor.description], rows, [r[0] for r in rows]))
+    read.close()
+    responses = tables[0][2]
+    per_commit = WINDOWS_PER_COMMIT * window
+    chain = itertools.chain.from_iterable
+    # every transaction's statements, parameters flattened, before the clock starts
+    transactions: list[list[tuple[str, tuple[Any, ...]]]] = []
+    for at in range(0, len(responses), per_commit):
+        lo, hi = responses[at][0], responses[min(at + per_commit, len(responses)) - 1][0]
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        for table, names, rows, keys in tables:
+            part = rows[bisect.bisect_left(keys, lo) : bisect.bisect_right(keys, hi)]
+            group = f"({', '.join('?' * len(names))})"
+            for start in range(0, len(part), SQLITE_ROWS_PER_INSERT):
+                chunk = part[start : start + SQLITE_ROWS_PER_INSERT]
+                sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                statements.append((sql + ", ".join([group] * len(chunk)), tuple(chain(chunk))))
+        transactions.append(statements)
+    raw = engine.raw_connection()  # the sync's connection settings (WAL, cache, ...)
+    driver: Any = raw.driver_connection
+    started = time.perf_counter()
+    for statements in transactions:
+        for sql, params in statements:
+            driver.execute(sql, params)
+        driver.commit()
+    seconds = time.perf_counter() - started
+    raw.close()
+    engine.dispose()
+    return {
+        "rows": len(responses),
+        "observations": len(tables[1][2]),
+        "comments": len(tables[2][2]),
+        "seconds": seconds,
+    }
+
+
 def pandas(url: str, db: str) -> dict[str, Any]:
     citric = importlib.import_module("citric")
     pd: Any = importlib.import_module("pandas")
@@ -123,7 +193,7 @@ def _peak_rss_mb(usage: resource.struct_rusage) -> float:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
-    parser.add_argument("mode", choices=("floor", "sync", "pass", "pandas"))
+    parser.add_argument("mode", choices=("floor", "sync", "pass", "pandas", "sqlite-own"))
     parser.add_argument("--url", required=True)
     parser.add_argument("--db", default="")
     parser.add_argument("--n", type=int, default=0)
@@ -133,6 +203,8 @@ def main(argv: list[str]) -> int:
         out = floor(args.url, args.n, args.window)
     elif args.mode in ("sync", "pass"):
         out = sync(args.url, args.db, args.window)
+    elif args.mode == "sqlite-own":
+        out = sqlite_own(args.db, args.window)
     else:
         out = pandas(args.url, args.db)
     usage = resource.getrusage(resource.RUSAGE_SELF)
