@@ -9,9 +9,10 @@ ids seen incomplete (``pending``). A pass:
    are stored, vanished ones dropped, ids older than ``pending_max_age_days`` are dropped
    and counted;
 2. exports ``high_water+1 ..`` in windows of ``site.window`` ids (``all``, ``code``,
-   ``short``) until a window comes back empty, fetching the next windows in a
-   background thread while the current ones are mapped and stored (at most
-   ``WINDOWS_PER_COMMIT + 2`` windows ahead: memory does not grow with the survey);
+   ``short``) until a window comes back empty, fetching the next windows in one
+   background thread and mapping them in another while the current ones are stored
+   (at most ``WINDOWS_PER_COMMIT + 2`` windows ahead: memory does not grow with the
+   survey);
 3. decides whether the empty window was the end: ``get_summary``'s count of completed
    responses is compared with what the records hold; only when they differ is one probe
    made (ids only, above ``high_water``) to jump a gap of deleted ids. An idle pass is
@@ -142,38 +143,38 @@ _DONE = object()
 #: consecutive non-empty windows written in one transaction, at most
 WINDOWS_PER_COMMIT = 4
 
-#: seconds the writer lets the fetch thread send the next export before it maps a reply
-#: it waited for (``_Prefetch.__iter__``)
+#: seconds the mapping thread lets the fetch thread send the next export before it maps
+#: a reply it waited for (``_Prefetch._processing``)
 FETCH_HEAD_START = 0.002
 
 
 class _Prefetch:
-    """Fetches windows in a background thread, ahead of the consumer (the writer).
+    """Fetches windows in a background thread and decodes and maps them in another,
+    ahead of the consumer (the writer).
 
     ``fetch`` only brings a window's export as LimeSurvey sent it, falsy when the window
-    is empty (``export_window_result``), and the thread asks for the next export as soon
-    as a reply is in: LimeSurvey gets one export at a time, back to back. Against a
-    LimeSurvey as slow as 6.2.1 every wait between two exports is paid once per window:
-    asking only after this window's parsing and mapping cost a quarter of a pass, after
-    its base64 and JSON decoding a tenth, and handing each export over to a mapping
-    thread about 7 ms a window. No export is asked for past the empty window that ends
-    the reading.
+    is empty (``export_window_result``), and its thread asks for the next export as
+    soon as a reply is in: LimeSurvey gets one export at a time, back to back. The other
+    thread decodes, parses and maps each reply (``process``) beside the next export,
+    and beside the writer's waits for its database. Against a LimeSurvey as slow as
+    6.2.1, every wait between two exports is paid once per window: asking only after
+    this window's parsing and mapping cost a quarter of a pass, after its base64 and
+    JSON decoding a tenth, and handing each export from one thread to the other about
+    7 ms a window (100,000 responses paced, SQLite: 10.50 -> 10.19 s for the decoding);
+    and a mapping thread that took a reply at once held the GIL while the fetch thread
+    built its next request (``FETCH_HEAD_START``: SQLite paced 9.51 -> 8.80 s). Mapping
+    in the writer's own thread instead lost the overlap with PostgreSQL's work (bare
+    double: 6.45 -> 7.38 s). No export is asked for past the empty window that ends the
+    reading.
 
-    The consumer decodes, parses and maps each reply (``process``) as it takes it,
-    beside the next export, once the fetch thread has had a moment to send that export
-    (``FETCH_HEAD_START``). A thread of its own for the mapping held the GIL while the
-    fetch thread built its requests and read the replies: 100,000 responses paced like
-    LimeSurvey, SQLite 9.61 s with it, 9.11 s without it and with the head start (the
-    same against the bare double).
-
-    At most ``SLOTS`` windows are between LimeSurvey and the writer (being fetched or
-    fetched and not yet taken): a window's slot is taken before its export is asked for
-    and given back when the writer takes it. So while one transaction of
-    ``WINDOWS_PER_COMMIT`` windows is written the next one's are fetched (with room for
-    one transaction the writer waited for two exports per transaction: 20,000 responses
-    paced, SQLite 4.6/3.7 s -> 3.4/3.2 s, PostgreSQL 5.9/5.6 -> 5.5/4.6 s); when the
-    writer is behind, fetching waits for it, and memory does not grow with the
-    survey."""
+    At most ``SLOTS`` windows are between LimeSurvey and the writer (being fetched,
+    waiting to be decoded, being decoded, decoded and waiting): a window's slot is
+    taken before its export is asked for and given back when the writer takes it. So
+    while one transaction of ``WINDOWS_PER_COMMIT`` windows is written the next one's
+    are fetched (with room for one transaction the writer waited for two exports per
+    transaction: 20,000 responses paced, SQLite 4.6/3.7 s -> 3.4/3.2 s, PostgreSQL
+    5.9/5.6 -> 5.5/4.6 s); when the writer is behind, fetching waits for it, and memory
+    does not grow with the survey."""
 
     SLOTS = WINDOWS_PER_COMMIT + 2
 
@@ -192,10 +193,16 @@ class _Prefetch:
         self._spans = spans
         self._stop_when_empty_after = stop_when_empty_after
         self._slots = threading.Semaphore(self.SLOTS)
-        self._replies: queue.SimpleQueue[Any] = queue.SimpleQueue()  # bounded by the slots
+        # bounded by the slots, not by the queues
+        self._replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pingyi-fetch", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._fetching, name="pingyi-fetch", daemon=True),
+            threading.Thread(target=self._processing, name="pingyi-map", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def _slot(self) -> bool:
         while not self._halt.is_set():
@@ -203,7 +210,7 @@ class _Prefetch:
                 return True
         return False
 
-    def _run(self) -> None:
+    def _fetching(self) -> None:
         try:
             limit = self._stop_when_empty_after
             for lo, hi in self._spans:
@@ -213,40 +220,53 @@ class _Prefetch:
                 self._replies.put((lo, hi, reply))
                 if not reply and limit is not None and hi >= limit:
                     break
-        except BaseException as exc:  # handed to the consumer, raised there
+        except BaseException as exc:  # handed on to the consumer, raised there
             self._replies.put(exc)
             return
         self._replies.put(_DONE)
 
-    def __iter__(self) -> Iterator[tuple[int, int, _Read]]:
+    def _processing(self) -> None:
         while True:
             try:
                 item = self._replies.get_nowait()
-                waited = False
             except queue.Empty:
                 item = self._replies.get()
-                waited = True
+                # The reply has just come in, and the fetch thread is building the next
+                # export's request: mapping now would hold the GIL and hold that request
+                # back (up to the interpreter's 5 ms switch interval at a time). A head
+                # start lets the request go out first. When replies are waiting (the
+                # writer is behind) there is nothing to wait for.
+                time.sleep(FETCH_HEAD_START)
+            if item is _DONE or isinstance(item, BaseException):
+                self._reads.put(item)
+                return
+            lo, hi, reply = item
+            del item
+            try:
+                read = self._process(reply)
+            except BaseException as exc:
+                self._reads.put(exc)
+                return
+            del reply
+            self._reads.put((lo, hi, read))
+
+    def __iter__(self) -> Iterator[tuple[int, int, _Read]]:
+        while True:
+            item = self._reads.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             self._slots.release()
-            if waited:
-                # The reply has just come in, and the fetch thread is building the next
-                # export's request: mapping now would hold the GIL and hold that request
-                # back (up to the interpreter's 5 ms switch interval at a time). A head
-                # start lets the request go out first: 100,000 paced, SQLite 9.59 ->
-                # 9.11 s; 5 ms gave no more than 2 ms. A writer that is behind (the
-                # replies waiting for it) never sleeps.
-                time.sleep(FETCH_HEAD_START)
-            lo, hi, reply = item
-            del item
-            yield lo, hi, self._process(reply)
+            yield item
 
     def close(self) -> None:
-        """Stop fetching and wait for the thread (an export under way is finished)."""
+        """Stop fetching and wait for the threads (an export under way is finished)."""
         self._halt.set()
-        self._thread.join(timeout=600)
+        # a processing thread waiting for a reply that will never come
+        self._replies.put(_DONE)
+        for thread in self._threads:
+            thread.join(timeout=600)
 
 
 def _batched(
@@ -416,8 +436,8 @@ def run_pass(
         while True:
             prefetch = _Prefetch(
                 lambda lo, hi: client.export_window_result(sid, lo, hi),
-                # decoded, parsed and mapped by the writer as it takes the reply, beside
-                # the next export
+                # decoded, parsed and mapped in the mapping thread, beside the next export
+                # and the database's work
                 lambda result: _split(
                     parse_rows(
                         [] if result is None else export_document(result, survey_id=sid),
