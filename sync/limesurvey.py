@@ -127,8 +127,6 @@ class ExportRow:
     token: str | None
     #: question columns only (``code`` / ``code[SQ]``), no answer = None
     answers: dict[str, str | None]
-    #: last change LimeSurvey recorded (``datestamp``), UTC; not a reliable change marker
-    changed_at: datetime | None = None
     last_page: int | None = None
 
 
@@ -242,7 +240,6 @@ def parse_row(raw: Mapping[str, Any], *, zone: ZoneInfo, survey_id: int) -> Expo
             for key, value in raw.items()
             if key not in _NOT_ANSWERS
         },
-        changed_at=parse_site_time(raw.get("datestamp"), zone, where, "datestamp"),
         last_page=_int_or_none(raw.get("lastpage")),
     )
 
@@ -275,10 +272,26 @@ def parse_export(result: object, *, zone: ZoneInfo, survey_id: int) -> list[Expo
 
 
 def parse_rows(
-    rows: Iterable[Mapping[str, Any]], *, zone: ZoneInfo, survey_id: int
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    zone: ZoneInfo,
+    survey_id: int,
+    unreadable: list[tuple[int, InputError]] | None = None,
 ) -> list[ExportRow]:
-    """An export document's raw row objects -> rows, by id."""
-    parsed = [parse_row(raw, zone=zone, survey_id=survey_id) for raw in rows]
+    """An export document's raw row objects -> rows, by id.
+
+    A row that cannot be read (a date that is not one) raises the ``InputError`` that
+    names it; given ``unreadable``, it goes there with its response id instead, and the
+    other rows go on (a sync quarantines it). A row without a usable id always raises:
+    there is nothing to name it by."""
+    parsed: list[ExportRow] = []
+    for raw in rows:
+        try:
+            parsed.append(parse_row(raw, zone=zone, survey_id=survey_id))
+        except InputError as exc:
+            if unreadable is None or exc.where.response_id is None:
+                raise
+            unreadable.append((exc.where.response_id, exc))
     parsed.sort(key=lambda row: row.response_id)
     return parsed
 

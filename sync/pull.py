@@ -31,17 +31,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sync import store
-from sync.errors import PingyiError
+from sync.errors import InputError, PingyiError
 from sync.limesurvey import export_document, parse_rows, read_spans
 from sync.map import Mapped, Rejected, map_row
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from sqlalchemy.engine import Engine
 
     from sync.bindings import Binding
@@ -306,6 +308,39 @@ def _db_retry(fn: Callable[[], T]) -> T:
     return store.call(fn)
 
 
+def _read(
+    result: str | None,
+    binding: Binding,
+    catalogue: Catalogue,
+    token_key: bytes | None,
+    *,
+    zone: ZoneInfo,
+    asked: Container[int] | None = None,
+) -> _Read:
+    """An export as LimeSurvey sent it (``export_window_result``) -> what ``store``
+    writes: decoded, parsed, mapped. ``asked``: keep only these ids (a re-read span).
+
+    A row that cannot even be parsed (a date that is not a date) is quarantined like a
+    row that does not map (``unreadable_row``): a bad row never stops the others."""
+    sid = binding.survey_id
+    unreadable: list[tuple[int, InputError]] = []
+    document = [] if result is None else export_document(result, survey_id=sid)
+    rows = parse_rows(document, zone=zone, survey_id=sid, unreadable=unreadable)
+    if asked is not None:
+        rows = [row for row in rows if row.response_id in asked]
+        unreadable = [(rid, exc) for rid, exc in unreadable if rid in asked]
+    read = _split(rows, binding, catalogue, token_key)
+    for rid, exc in unreadable:
+        read.seen.append(rid)
+        read.complete.append(rid)
+        reason = (
+            f"{exc.problem} in survey {sid} response {rid} ({exc.fix}); fix the response in "
+            "LimeSurvey, then run `pingyi quarantine retry`"
+        )
+        read.rejected.append((rid, Rejected("unreadable_row", reason, {"problem": exc.problem})))
+    return read
+
+
 def _split(
     rows: Sequence[ExportRow], binding: Binding, catalogue: Catalogue, token_key: bytes | None
 ) -> _Read:
@@ -392,13 +427,18 @@ def run_pass(
         over with the ids asked for in it; rows not asked for are dropped."""
         ordered = sorted(set(wanted))
         at = 0
-        for _lo, hi in read_spans(ordered, site.window):
+        for lo, hi in read_spans(ordered, site.window):
             asked: list[int] = []
             while at < len(ordered) and ordered[at] <= hi:
                 asked.append(ordered[at])
                 at += 1
-            rows = client.export_ids(sid, asked)
-            yield asked, _split(rows, binding, catalogue, token_key)
+            result = client.export_window_result(sid, lo, hi)
+            yield (
+                asked,
+                _read(
+                    result, binding, catalogue, token_key, zone=client.site.zone, asked=set(asked)
+                ),
+            )
 
     try:
         if ids is not None:
@@ -438,16 +478,7 @@ def run_pass(
                 lambda lo, hi: client.export_window_result(sid, lo, hi),
                 # decoded, parsed and mapped in the mapping thread, beside the next export
                 # and the database's work
-                lambda result: _split(
-                    parse_rows(
-                        [] if result is None else export_document(result, survey_id=sid),
-                        zone=client.site.zone,
-                        survey_id=sid,
-                    ),
-                    binding,
-                    catalogue,
-                    token_key,
-                ),
+                lambda result: _read(result, binding, catalogue, token_key, zone=client.site.zone),
                 spans,
                 stop_when_empty_after=reach,
             )

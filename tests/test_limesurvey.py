@@ -146,6 +146,24 @@ def test_bad_date_names_survey_and_response() -> None:
         parse_row({"id": 9, "submitdate": "01/03/2024"}, zone=SHANGHAI, survey_id=5)
 
 
+def test_parse_rows_sets_unreadable_rows_aside_when_asked() -> None:
+    from sync.limesurvey import parse_rows
+
+    raw: list[dict[str, Any]] = [
+        {"id": 9, "submitdate": "01/03/2024"},
+        {"id": 8, "submitdate": None},
+    ]
+    with pytest.raises(InputError, match="response 9"):
+        parse_rows(raw, zone=SHANGHAI, survey_id=5)
+    unreadable: list[tuple[int, InputError]] = []
+    rows = parse_rows(raw, zone=SHANGHAI, survey_id=5, unreadable=unreadable)
+    assert [row.response_id for row in rows] == [8]
+    assert [(rid, exc.where.response_id) for rid, exc in unreadable] == [(9, 9)]
+    # a row without an id has nothing to be quarantined under: the export is unusable
+    with pytest.raises(InputError, match="without a usable id"):
+        parse_rows([{"submitdate": None}], zone=SHANGHAI, survey_id=5, unreadable=unreadable)
+
+
 def test_empty_export_document() -> None:
     assert captured_rows("export_responses__json_empty_range") == []
 

@@ -400,6 +400,13 @@ def test_ten_new_among_many_is_fast(sqlite_engine: Engine) -> None:
         assert elapsed < 2.0
 
 
+def only_quarantine_entry(engine: Engine) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(Quarantine.response_id, Quarantine.reason_code, Quarantine.reason)
+        ).one()
+
+
 def test_bad_row_is_quarantined_others_go_on(rig: Rig) -> None:
     rows = [double_row(i) for i in range(1, 11)]
     rows[4]["office"] = "X9"  # response 5: a unit the catalogue does not know
@@ -407,15 +414,34 @@ def test_bad_row_is_quarantined_others_go_on(rig: Rig) -> None:
     report = rig.run()
     assert report.quarantined == 1
     assert stored(rig.engine) == [1, 2, 3, 4, 6, 7, 8, 9, 10]
-    with rig.engine.connect() as conn:
-        entry = conn.execute(
-            sa.select(Quarantine.response_id, Quarantine.reason_code, Quarantine.reason)
-        ).one()
+    entry = only_quarantine_entry(rig.engine)
     assert entry.response_id == 5
     assert entry.reason_code == "unknown_unit"
     assert "X9" in entry.reason
     # the next pass does not count it as missing (no probe, two calls)
     assert rig.run().rc2_calls <= 2
+
+
+def test_unreadable_row_is_quarantined_others_go_on(rig: Rig) -> None:
+    """A row whose date is not a date cannot even be parsed: it is quarantined with what
+    is wrong and where, the rest of its window is stored, the pass goes on; once fixed
+    in LimeSurvey, quarantine retry's re-read stores it."""
+    rig.load(range(1, 11))
+    rig.double.set_response(SID, 4, {"submitdate": "01/03/2024 9:00"})
+    report = rig.run()
+    assert report.quarantined == 1
+    assert stored(rig.engine) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+    entry = only_quarantine_entry(rig.engine)
+    assert entry.response_id == 4
+    assert entry.reason_code == "unreadable_row"
+    assert "submitdate" in entry.reason
+    assert "01/03/2024 9:00" in entry.reason
+    assert f"survey {SID} response 4" in entry.reason
+    assert rig.run().rc2_calls <= 2  # known, not missing: no probe
+    rig.double.set_response(SID, 4, {"submitdate": "2024-03-01 09:00:00"})
+    retried = rig.run(ids=[4])
+    assert (retried.inserted, retried.resolved) == (1, 1)
+    assert stored(rig.engine) == list(range(1, 11))
 
 
 def test_dry_run_writes_nothing(rig: Rig) -> None:
