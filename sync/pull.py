@@ -333,8 +333,9 @@ def _read(
     for rid, exc in unreadable:
         read.seen.append(rid)
         read.complete.append(rid)
+        expected = f" ({exc.fix})" if exc.fix else ""
         reason = (
-            f"{exc.problem} in survey {sid} response {rid} ({exc.fix}); fix the response in "
+            f"{exc.problem} in survey {sid} response {rid}{expected}; fix the response in "
             "LimeSurvey, then run `pingyi quarantine retry`"
         )
         read.rejected.append((rid, Rejected("unreadable_row", reason, {"problem": exc.problem})))
