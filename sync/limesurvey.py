@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -112,8 +112,7 @@ SPAN_WINDOWS = 4
 # --------------------------------------------------------------------------- rows
 
 
-@dataclass(frozen=True)
-class ExportRow:
+class ExportRow(NamedTuple):
     """One response from ``export_responses`` (``json``, ``code`` headings, ``short``)."""
 
     response_id: int

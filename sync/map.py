@@ -24,7 +24,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sync.bindings import FixedUnit, RatingArray
 from sync.errors import ConfigError
@@ -45,8 +45,7 @@ REASON_CODES = (
 )
 
 
-@dataclass(frozen=True)
-class ResponseRecord:
+class ResponseRecord(NamedTuple):
     site: str
     survey_id: int
     response_id: int
@@ -72,15 +71,13 @@ class ObservationRecord:
     dissatisfied: bool
 
 
-@dataclass(frozen=True)
-class CommentRecord:
+class CommentRecord(NamedTuple):
     item: str
     dimension: str | None
     text: str
 
 
-@dataclass(frozen=True)
-class Mapped:
+class Mapped(NamedTuple):
     response: ResponseRecord
     observations: list[ObservationRecord]
     comments: list[CommentRecord]

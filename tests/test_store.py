@@ -270,11 +270,9 @@ def _odd(m: Mapped, rid: int) -> Mapped:
     o = m.observations[0]
     odd = dataclasses.replace(o, item="tab\there", raw_code="back\\slash", level="new\nline")
     text = "a\tcomment\\with\r\nbreaks and 𠮷"
-    comments = [dataclasses.replace(c, text=text) for c in m.comments] or m.comments
-    response = dataclasses.replace(m.response, response_id=rid)
-    return dataclasses.replace(
-        m, response=response, observations=[odd, *m.observations[1:]], comments=comments
-    )
+    comments = [c._replace(text=text) for c in m.comments] or m.comments
+    response = m.response._replace(response_id=rid)
+    return m._replace(response=response, observations=[odd, *m.observations[1:]], comments=comments)
 
 
 def test_awkward_values_are_stored_as_given(db: Engine) -> None:
