@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,16 +39,24 @@ from bench import common
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def child(mode: str, url: str, password: str, **options: Any) -> dict[str, Any]:
-    args = [sys.executable, "-m", "bench.child", mode, "--url", url]
+def child(
+    mode: str,
+    url: str,
+    password: str,
+    *,
+    cwd: Path = common.ROOT,
+    python: Sequence[str] = (sys.executable,),
+    **options: Any,
+) -> dict[str, Any]:
+    """``bench.child MODE`` in a process of its own, in ``cwd`` (a source tree: its
+    ``sync`` is imported), run by ``python`` (``bench.ab`` adds cProfile); its JSON."""
+    args = [*python, "-m", "bench.child", mode, "--url", url]
     for name, value in options.items():
         args += [f"--{name}", str(value)]
     env = {**os.environ, common.PASSWORD_ENV: password}
-    done = subprocess.run(
-        args, env=env, capture_output=True, text=True, check=False, cwd=common.ROOT
-    )
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, cwd=cwd)
     if done.returncode != 0:
-        raise SystemExit(f"bench.child {mode} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{cwd}: bench.child {mode} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

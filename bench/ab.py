@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -25,20 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.__main__ import PG_ADMIN, fresh_postgres
+from bench.__main__ import PG_ADMIN, child, fresh_postgres
 
 
 def _child(tree: Path, url: str, password: str, db: str, profile: Path | None) -> dict[str, Any]:
-    args = [sys.executable]
+    python = [sys.executable]
     if profile is not None:
-        args += ["-m", "cProfile", "-o", str(profile)]
-    args += ["-m", "bench.child", "sync", "--url", url, "--db", db]
-    env = {**os.environ, common.PASSWORD_ENV: password}
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, cwd=tree)
-    if done.returncode != 0:
-        raise SystemExit(f"{tree}: bench.child failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+        python += ["-m", "cProfile", "-o", str(profile)]
+    return child("sync", url, password, cwd=tree, python=python, db=db)
 
 
 @contextlib.contextmanager

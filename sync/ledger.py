@@ -278,20 +278,17 @@ def _complaint_rows(
         .order_by(o.response_pk, o.item)
     )
     rated: dict[int, list[_Row]] = {}
-    if units is None:
-        found = query.where(m.scorable())
-    else:
-        # a few units: by their responses (the response table's (campaign, unit) index),
-        # then the observations by their key; the exclusion tested on the response
-        found = query.where(r.unit_code.in_(units), m.scorable(r.id))
-    query = query.where(m.scorable())
+    scorable = query.where(m.scorable())
+    # a few units: by their responses (the response table's (campaign, unit) index),
+    # then the observations by their key; the exclusion tested on the response
+    found = scorable if units is None else query.where(r.unit_code.in_(units), m.scorable(r.id))
     for row in conn.execute(found):
         rated.setdefault(row.response_pk, []).append(row)
     if units is not None:
         # mostly still here; the rest were edited, deleted, appealed, or moved elsewhere
         elsewhere = [pk for pk in also if pk not in rated]
         for pks in _chunks(elsewhere):
-            for row in conn.execute(query.where(o.response_pk.in_(pks))):
+            for row in conn.execute(scorable.where(o.response_pk.in_(pks))):
                 rated.setdefault(row.response_pk, []).append(row)
     comments: dict[int, list[tuple[str | None, str]]] = {}
     for pks in _chunks(sorted(rated)):

@@ -773,14 +773,8 @@ class LimeSurveyClient:
 
     def export_window(self, sid: int, from_id: int, to_id: int) -> list[ExportRow]:
         """Responses with ``from_id <= id <= to_id``, complete or not, sorted by id."""
-        raw = self.export_window_document(sid, from_id, to_id)
-        return parse_rows(raw, zone=self.site.zone, survey_id=sid) if raw else []
-
-    def export_window_document(self, sid: int, from_id: int, to_id: int) -> list[dict[str, Any]]:
-        """``export_window``'s rows as the export document's raw objects, not yet parsed
-        (``parse_rows`` does that)."""
         result = self.export_window_result(sid, from_id, to_id)
-        return [] if result is None else export_document(result, survey_id=sid)
+        return [] if result is None else parse_export(result, zone=self.site.zone, survey_id=sid)
 
     def export_window_result(self, sid: int, from_id: int, to_id: int) -> str | None:
         """``export_window``'s export as LimeSurvey sent it (the base64 document), not

@@ -42,6 +42,8 @@ REASON_CODES = (
     "unit_outside_campaign",
     "unknown_answer",
     "unknown_scale",
+    # set by ``pull`` for a row ``limesurvey.parse_rows`` could not read
+    "unreadable_row",
 )
 
 

@@ -577,10 +577,6 @@ def _replace_rows(
         upsert(conn, table, changed, key=key, update=update)
 
 
-def _exact_or_none(value: float | None) -> Fraction | None:
-    return None if value is None else exact(value)
-
-
 def _work_scores(conn: Connection, campaign: str) -> dict[str, Fraction]:
     w = m.WorkAssessment
     rows = conn.execute(sa.select(w.unit_code, w.score).where(w.campaign_code == campaign))

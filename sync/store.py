@@ -422,6 +422,12 @@ def _stamped(model: Any) -> bool:
     return "created_at" in model.__table__.c
 
 
+def _stamp_text(now: datetime) -> str:
+    """The window's timestamp as naive-UTC text, the form every backend reads as a
+    timestamp and SQLite stores as is."""
+    return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def _bulk_insert(model: Any, now: datetime) -> sa.Insert:
     """An executemany INSERT whose ``created_at``/``updated_at`` are one SQL literal.
 
@@ -431,8 +437,7 @@ def _bulk_insert(model: Any, now: datetime) -> sa.Insert:
     timestamp (SQLite stores exactly this form)."""
     if not _stamped(model):
         return sa.insert(model)
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    literal: sa.ColumnElement[Any] = sa.literal_column(f"'{stamp}'")
+    literal: sa.ColumnElement[Any] = sa.literal_column(f"'{_stamp_text(now)}'")
     return sa.insert(model).values(created_at=literal, updated_at=literal)
 
 
@@ -523,15 +528,13 @@ def _copy_rows(
     made an executemany of a million observations the slowest part of a PostgreSQL sync.
     ``created_at``/``updated_at``, where the table has them, take the window's one
     timestamp."""
-    if not _stamped(model):
-        with _copy(conn, model, columns) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    stamp = now.astimezone(UTC).replace(tzinfo=None)
-    with _copy(conn, model, (*columns, "created_at", "updated_at")) as copy:
+    if _stamped(model):
+        stamp = now.astimezone(UTC).replace(tzinfo=None)
+        columns = (*columns, "created_at", "updated_at")
+        rows = [(*row, stamp, stamp) for row in rows]
+    with _copy(conn, model, columns) as copy:
         for row in rows:
-            copy.write_row((*row, stamp, stamp))
+            copy.write_row(row)
 
 
 def _insert_many(
@@ -604,7 +607,7 @@ def _sqlite_rows(
     table = preparer.quote(model.__tablename__)
     names = tuple(preparer.quote(c) for c in columns)
     if _stamped(model):
-        stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        stamp = _stamp_text(now)
         names = (*names, "created_at", "updated_at")
         rows = [(*row, stamp, stamp) for row in rows]
     driver: Any = conn.connection.driver_connection  # sqlite3.Connection

@@ -189,11 +189,10 @@ def _count(
             sa.func.sum(sa.case((o.dissatisfied.is_(True), 1), else_=0)),
         )
         .join(r, r.id == o.response_pk)
-        .where(r.campaign_code == campaign, m.in_scope(r.id))
+        .where(r.campaign_code == campaign, _units(r.unit_code, units), m.in_scope(r.id))
+        .group_by(*keys)
     )
-    if units is not None:
-        query = query.where(r.unit_code.in_(sorted(units)))
-    rows = conn.execute(query.group_by(*keys)).all()
+    rows = conn.execute(query).all()
     # plain integers per key, one Fraction per distinct points value: a Fraction per
     # row of the GROUP BY costs more than the rest of the arithmetic
     sums: dict[tuple[str, str, str], list[Any]] = {}

@@ -433,8 +433,8 @@ def test_http_export_window_typed_rows(double: Any, url: str) -> None:
 
 def test_http_export_window_result_is_none_only_for_an_empty_window(double: Any, url: str) -> None:
     """The raw export a pass decodes beside the next one: None for a window without a
-    row (LimeSurvey sends ``{"responses": []}``), else the document, which decodes to
-    what ``export_window_document`` gives."""
+    row (LimeSurvey sends ``{"responses": []}``), else the document, which parses to
+    what ``export_window`` gives."""
     from sync.limesurvey import export_document
 
     with _client(url) as ls:
@@ -443,7 +443,9 @@ def test_http_export_window_result_is_none_only_for_an_empty_window(double: Any,
         one = ls.export_window_result(SID, 55, 1000)
         assert ls.calls == ["get_session_key", "export_responses", "export_responses"]
         assert one is not None
-        assert export_document(one, survey_id=SID) == ls.export_window_document(SID, 55, 1000)
+        assert parse_export(one, zone=ls.site.zone, survey_id=SID) == ls.export_window(
+            SID, 55, 1000
+        )
     assert [row["id"] for row in export_document(one, survey_id=SID)] == list(range(55, 61))
 
 
