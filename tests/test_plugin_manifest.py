@@ -25,7 +25,9 @@ import pytest
 from sync.bindings import SCHEMA_PATH, Binding, FixedUnit, QuestionUnit
 from sync.errors import InputError, PermanentError, TransientError
 from sync.manifest import canonical_query, fetch_manifest, manifest_request_url
+from sync.map import Mapped, Rejected, map_row
 from sync.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
+from tests.syncdata import CATALOGUE_DOC, make_catalogue, make_row
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "plugin"
@@ -246,3 +248,45 @@ def test_nobody_listening_is_transient() -> None:
     url = f"http://127.0.0.1:{_free_port()}/manifest"
     with pytest.raises(TransientError):
         fetch_manifest(url, 111111, SECRET, timeout=(1.0, 1.0))
+
+
+def test_mapped_codes_manifest_maps_a_row_through_its_maps() -> None:
+    """A survey whose answer codes are its own (units 1..6, ratings 5..0), mapped with the
+    plugin's pingyiCodeMap: the daemon stores the catalogue's codes and keeps the raw one."""
+    binding = Binding.model_validate_json((FIXTURES / "manifest_mapped_codes.json").read_bytes())
+    assert isinstance(binding.unit, QuestionUnit)
+    assert binding.unit.code_map == {str(i): f"U010{i}" for i in range(1, 7)}
+    to_scale = {"5": "A1", "4": "A2", "3": "A3", "2": "A4", "1": "A5", "0": "A6"}
+    items = binding.rating_items()
+    assert [(i.column, i.scale, dict(i.answer_map)) for i in items][:2] == [
+        ("overall", "five_level", to_scale),
+        ("detail[SQ001]", "five_level", to_scale),
+    ]
+
+    doc = json.loads(json.dumps(CATALOGUE_DOC))
+    doc["dimensions"].update(
+        {code: {"code": code, "name": code} for code in ("integrity", "openness")}
+    )
+    catalogue = make_catalogue(doc)
+    cells = {"office": "2", "overall": "5", "detail[SQ001]": "0", "detail[SQ002]": "1"}
+    row = make_row(8, {**cells, "detail[SQ003]": "4", "detail[SQ004]": None})
+    out = map_row(row, binding, catalogue, token_key=None)
+    assert isinstance(out, Mapped), out
+    assert out.response.unit == "U0102"
+    got = {o.item: (o.raw_code, o.level, o.points, o.counted) for o in out.observations}
+    assert got == {
+        "overall": ("5", "A1", 100.0, True),
+        "detail[SQ001]": ("0", None, None, False),  # A6: "don't know", stored, not counted
+        "detail[SQ002]": ("1", "A5", 0.0, True),
+        "detail[SQ003]": ("4", "A2", 80.0, True),
+    }
+    # a code the map does not know is quarantined with a reason, not guessed
+    bad = map_row(
+        make_row(9, {**cells, "overall": "9", "detail[SQ003]": "4", "detail[SQ004]": "3"}),
+        binding,
+        catalogue,
+        token_key=None,
+    )
+    assert isinstance(bad, Rejected)
+    assert bad.reason_code == "unknown_answer"
+    assert "'9'" in bad.reason

@@ -260,6 +260,24 @@ class Pingyi extends PluginBase
                 'caption' => Messages::text('attr_dimension', $lang),
                 'help' => Messages::text('attr_dimension_help', $lang),
             ],
+            QuestionRoles::SCALE_ATTRIBUTE => [
+                'types' => QuestionRoles::LIST_TYPES . QuestionRoles::ARRAY_TYPES,
+                'category' => 'Pingyi',
+                'sortorder' => 3,
+                'inputtype' => 'text',
+                'default' => '',
+                'caption' => Messages::text('attr_scale', $lang),
+                'help' => Messages::text('attr_scale_help', $lang),
+            ],
+            QuestionRoles::CODE_MAP_ATTRIBUTE => [
+                'types' => QuestionRoles::LIST_TYPES . QuestionRoles::ARRAY_TYPES,
+                'category' => 'Pingyi',
+                'sortorder' => 4,
+                'inputtype' => 'textarea',
+                'default' => '',
+                'caption' => Messages::text('attr_code_map', $lang),
+                'help' => Messages::text('attr_code_map_help', $lang),
+            ],
         ]);
     }
 
@@ -267,8 +285,7 @@ class Pingyi extends PluginBase
     public function beforeQuestionAttributeSave()
     {
         $model = $this->getEvent()->get('model');
-        $names = [QuestionRoles::ROLE_ATTRIBUTE, QuestionRoles::DIMENSION_ATTRIBUTE];
-        if ($model === null || !in_array($model->attribute, $names, true)) {
+        if ($model === null || !in_array($model->attribute, QuestionRoles::ATTRIBUTES, true)) {
             return;
         }
         $question = Question::model()->findByPk($model->qid);

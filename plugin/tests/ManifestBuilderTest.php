@@ -40,6 +40,7 @@ final class ManifestBuilderTest extends TestCase
             'question_unit' => [$base],
             'fixed_unit' => [$fixed],
             'array_single_dimension' => [$single],
+            'mapped_codes' => [Samples::mappedCodes()],
         ];
     }
 
@@ -95,6 +96,35 @@ final class ManifestBuilderTest extends TestCase
         ], $doc);
     }
 
+    public function testScaleAndCodeMapsAreEmittedWhereTheDesignerSetThem(): void
+    {
+        $doc = json_decode(ManifestBuilder::toJson((new ManifestBuilder(Samples::SITE))->build(Samples::mappedCodes())), true);
+        $this->assertSame([
+            'source' => 'question', 'column' => 'office',
+            'code_map' => ['1' => 'U0101', '2' => 'U0102', '3' => 'U0103', '4' => 'U0104', '5' => 'U0105', '6' => 'U0106'],
+        ], $doc['unit']);
+        $toScale = ['5' => 'A1', '4' => 'A2', '3' => 'A3', '2' => 'A4', '1' => 'A5', '0' => 'A6'];
+        $this->assertSame(
+            ['column' => 'overall', 'dimension' => 'overall', 'scale' => 'five_level', 'answer_map' => $toScale],
+            $doc['ratings'][0]
+        );
+        $this->assertSame('five_level', $doc['ratings'][1]['scale']);
+        $this->assertSame($toScale, $doc['ratings'][1]['answer_map']);
+        // the map's codes are JSON object keys even where PHP made them integers
+        $json = ManifestBuilder::toJson((new ManifestBuilder(Samples::SITE))->build(Samples::mappedCodes()));
+        $this->assertStringContainsString('"answer_map":{"5":"A1","4":"A2"', $json);
+    }
+
+    public function testNoScaleOrMapUnlessSet(): void
+    {
+        $doc = (new ManifestBuilder(Samples::SITE))->build(Samples::survey());
+        $this->assertArrayNotHasKey('code_map', $doc['unit']);
+        foreach ($doc['ratings'] as $rating) {
+            $this->assertArrayNotHasKey('scale', $rating);
+            $this->assertArrayNotHasKey('answer_map', $rating);
+        }
+    }
+
     public function testChineseIsWrittenAsItselfNotEscaped(): void
     {
         $json = ManifestBuilder::toJson((new ManifestBuilder(Samples::SITE))->build(Samples::survey()));
@@ -143,6 +173,11 @@ final class ManifestBuilderTest extends TestCase
             'rated without dimension' => [static function (array $s): array {
                 return Samples::questionChanged($s, 'overall', static function (array $q): array {
                     return ['dimension' => ''] + $q;
+                });
+            }],
+            'unreadable code map' => [static function (array $s): array {
+                return Samples::questionChanged($s, 'overall', static function (array $q): array {
+                    return ['code_map' => '1=A1; 非常满意=A1'] + $q;
                 });
             }],
             'array row without dimension' => [static function (array $s): array {

@@ -80,6 +80,30 @@ final class Samples
     }
 
     /**
+     * The sample survey built on answer codes of its own (1..6 for the units, 5..0 for the
+     * ratings, as a survey made before Pingyi often has), mapped to the catalogue's codes
+     * with pingyiCodeMap, and the scale named on each rated question.
+     *
+     * @return array<string, mixed>
+     */
+    public static function mappedCodes(): array
+    {
+        $survey = self::survey();
+        $survey['sid'] = 444444;
+        $ratings = ['5', '4', '3', '2', '1', '0'];
+        $toScale = '5=A1; 4=A2; 3=A3; 2=A4; 1=A5; 0=A6';
+        $survey = self::questionChanged($survey, 'office', static function (array $q): array {
+            return ['answers' => ['1', '2', '3', '4', '5', '6'], 'code_map' => "1=U0101\n2=U0102\n3=U0103\n4=U0104\n5=U0105\n6=U0106"] + $q;
+        });
+        foreach (['overall', 'detail'] as $code) {
+            $survey = self::questionChanged($survey, $code, static function (array $q) use ($ratings, $toScale): array {
+                return ['answers' => $ratings, 'scale' => 'five_level', 'code_map' => $toScale] + $q;
+            });
+        }
+        return $survey;
+    }
+
+    /**
      * @param list<string> $answers
      * @param list<string> $subquestions
      * @return array<string, mixed>
@@ -88,7 +112,8 @@ final class Samples
     {
         return [
             'qid' => $qid, 'code' => $code, 'type' => $type, 'role' => $role,
-            'dimension' => $dimension, 'answers' => $answers, 'subquestions' => $subquestions,
+            'dimension' => $dimension, 'scale' => '', 'code_map' => '',
+            'answers' => $answers, 'subquestions' => $subquestions,
         ];
     }
 

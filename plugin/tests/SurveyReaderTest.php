@@ -76,6 +76,22 @@ final class SurveyReaderTest extends TestCase
         );
     }
 
+    public function testReadsTheScaleAndTheCodeMap(): void
+    {
+        StubTables::$rows['QuestionAttribute'][] = ['qaid' => 20, 'qid' => 2, 'attribute' => 'pingyiScale', 'value' => 'five_level', 'language' => null];
+        StubTables::$rows['QuestionAttribute'][] = ['qaid' => 21, 'qid' => 2, 'attribute' => 'pingyiCodeMap', 'value' => "A1=A1\nA6=A6", 'language' => null];
+        StubTables::$rows['QuestionAttribute'][] = ['qaid' => 22, 'qid' => 1, 'attribute' => 'pingyiCodeMap', 'value' => 'U0101=U0102', 'language' => null];
+        $snapshot = (new SurveyReader())->read(111111, ['enabled' => '1', 'campaign' => '2022', 'group' => 'citizens', 'unit_source' => 'question']);
+        $this->assertNotNull($snapshot);
+        [$office, $overall, $detail] = $snapshot['questions'];
+        $this->assertSame(['five_level', "A1=A1\nA6=A6"], [$overall['scale'], $overall['code_map']]);
+        $this->assertSame(['', 'U0101=U0102'], [$office['scale'], $office['code_map']]);
+        $this->assertSame(['', ''], [$detail['scale'], $detail['code_map']]);
+        $doc = (new ManifestBuilder(Samples::SITE))->build($snapshot);
+        $this->assertEquals((object) ['U0101' => 'U0102'], $doc['unit']['code_map']);
+        $this->assertSame('five_level', $doc['ratings'][0]['scale']);
+    }
+
     public function testAMissingSurveyIsNull(): void
     {
         $this->assertNull((new SurveyReader())->read(999999, []));

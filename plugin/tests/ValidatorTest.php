@@ -81,8 +81,48 @@ final class ValidatorTest extends TestCase
             'comment role on a list' => [self::change('overall', ['role' => 'comment']), ['role_not_for_type'], 2],
             'rated text question' => [self::change('comment', ['role' => 'rated', 'dimension' => 'overall']), ['role_not_for_type'], 4],
             'unknown role' => [self::change('phone', ['role' => 'secret']), ['role_unknown'], 5],
+            'mapped answer outside scale' => [self::mapped('overall', ['code_map' => '5=A1; 4=A2; 3=A3; 2=A4; 1=A5; 0=A9']), ['mapped_answer_outside_scale'], 2],
+            'answer left unmapped' => [self::mapped('detail', ['code_map' => '5=A1; 4=A2; 3=A3; 2=A4; 1=A5']), ['answer_outside_scale'], 3],
+            'unknown scale' => [self::mapped('overall', ['scale' => 'ten_level']), ['scale_unknown'], 2],
+            'scale not a code' => [self::mapped('overall', ['scale' => '五级']), ['scale_syntax'], 2],
+            'unreadable code map' => [self::mapped('overall', ['code_map' => '5=A1, 4 -> A2']), ['code_map_syntax'], 2],
+            'code map longer than 5' => [self::mapped('overall', ['code_map' => '5=A1; 4=A2; 3=A3; 2=A4; 1=A5; 0=A66666']), ['code_map_syntax'], 2],
+            'mapped unit not in catalogue' => [self::mapped('office', ['code_map' => '1=U0101; 2=U0102; 3=U0103; 4=U0104; 5=U0105; 6=U0777']), ['mapped_unit_code_unknown'], 1],
+            'unit answer left unmapped' => [self::mapped('office', ['code_map' => '1=U0101']), ['unit_code_unknown', 'unit_code_unknown', 'unit_code_unknown', 'unit_code_unknown', 'unit_code_unknown'], 1],
             'unknown comment dimension' => [self::change('comment', ['dimension' => 'nope']), ['dimension_unknown'], 4],
         ];
+    }
+
+    private static function mapped(string $code, array $fields): array
+    {
+        return Samples::questionChanged(Samples::mappedCodes(), $code, static function (array $q) use ($fields): array {
+            return $fields + $q;
+        });
+    }
+
+    public function testMappedCodesAreCheckedAfterTheirMap(): void
+    {
+        $this->assertSame([], (new Validator())->validate(Samples::mappedCodes(), Samples::catalogue()));
+        // without their maps the same answer codes are outside the scale and the units
+        $bare = Samples::mappedCodes();
+        foreach ($bare['questions'] as $i => $q) {
+            $bare['questions'][$i]['code_map'] = '';
+        }
+        $codes = self::codes(self::errors($bare));
+        $this->assertContains('unit_code_unknown', $codes);
+        $this->assertContains('answer_outside_scale', $codes);
+    }
+
+    public function testAMapKeyThatIsNoAnswerAndAStrayMapAreWarnings(): void
+    {
+        $survey = self::mapped('overall', ['code_map' => '5=A1; 4=A2; 3=A3; 2=A4; 1=A5; 0=A6; 9=A1']);
+        $survey = Samples::questionChanged($survey, 'comment', static function (array $q): array {
+            return ['code_map' => '1=A1'] + $q;
+        });
+        $problems = (new Validator())->validate($survey, Samples::catalogue());
+        $this->assertSame(['code_map_unused', 'code_map_not_used'], self::codes($problems));
+        $this->assertFalse(Validator::hasErrors($problems));
+        $this->assertStringContainsString('"9"', $problems[0]['message']['en']);
     }
 
     /** @dataProvider broken */

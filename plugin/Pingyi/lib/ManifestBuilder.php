@@ -94,7 +94,7 @@ final class ManifestBuilder
 
     /**
      * @param array<string, mixed> $survey
-     * @return array<string, string>
+     * @return array<string, mixed>
      */
     private function unit(array $survey): array
     {
@@ -108,7 +108,12 @@ final class ManifestBuilder
         }
         foreach ($survey['questions'] ?? [] as $q) {
             if (QuestionRoles::normalise($q['role'] ?? '') === QuestionRoles::UNIT) {
-                return ['source' => 'question', 'column' => (string) $q['code']];
+                $unit = ['source' => 'question', 'column' => (string) $q['code']];
+                $map = $this->codeMap($survey, $q);
+                if ($map) {
+                    $unit['code_map'] = (object) $map;
+                }
+                return $unit;
             }
         }
         throw new ManifestException("survey {$survey['sid']}: no unit source (fixed unit or unit question)");
@@ -135,12 +140,48 @@ final class ManifestBuilder
                 throw new ManifestException("survey {$survey['sid']}: array {$code} has no subquestions");
             }
             // an object even for codes PHP would turn into list indexes
-            return ['question' => $code, 'subquestions' => (object) $rows];
+            return ['question' => $code, 'subquestions' => (object) $rows] + $this->scaleAndMap($survey, $q);
         }
         $spec = QuestionRoles::parseDimension($text);
         if ($spec['single'] === null) {
             throw new ManifestException("survey {$survey['sid']}: {$code} has no dimension");
         }
-        return ['column' => $code, 'dimension' => $spec['single']];
+        return ['column' => $code, 'dimension' => $spec['single']] + $this->scaleAndMap($survey, $q);
+    }
+
+    /**
+     * A rated question's own scale and answer map, only when the designer set them (the
+     * campaign's scale and the answer codes as they are otherwise).
+     *
+     * @param array<string, mixed> $survey
+     * @param array<string, mixed> $q
+     * @return array<string, mixed>
+     */
+    private function scaleAndMap(array $survey, array $q): array
+    {
+        $out = [];
+        $scale = trim((string) ($q['scale'] ?? ''));
+        if ($scale !== '') {
+            $out['scale'] = $scale;
+        }
+        $map = $this->codeMap($survey, $q);
+        if ($map) {
+            $out['answer_map'] = (object) $map;
+        }
+        return $out;
+    }
+
+    /**
+     * @param array<string, mixed> $survey
+     * @param array<string, mixed> $q
+     * @return array<string, string>
+     */
+    private function codeMap(array $survey, array $q): array
+    {
+        $parsed = QuestionRoles::parseCodeMap((string) ($q['code_map'] ?? ''));
+        if ($parsed['error'] !== null) {
+            throw new ManifestException("survey {$survey['sid']}: {$q['code']} has a code map piece that cannot be read: {$parsed['error']}");
+        }
+        return $parsed['map'];
     }
 }

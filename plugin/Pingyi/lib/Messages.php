@@ -101,6 +101,34 @@ final class Messages
             'zh' => '评分题“{q}”的选项编码“{code}”不在量表“{scale}”中。',
             'en' => 'Rated question "{q}": answer code "{code}" is not on scale "{scale}".',
         ],
+        'mapped_answer_outside_scale' => [
+            'zh' => '评分题“{q}”的选项编码“{code}”按编码对照映射为“{mapped}”，不在量表“{scale}”中。',
+            'en' => 'Rated question "{q}": answer code "{code}" maps to "{mapped}", which is not on scale "{scale}".',
+        ],
+        'mapped_unit_code_unknown' => [
+            'zh' => '题目“{q}”的选项编码“{code}”按编码对照映射为“{mapped}”，不是目录中的单位编码。',
+            'en' => 'Question "{q}": answer code "{code}" maps to "{mapped}", which is not a unit code in the catalogue.',
+        ],
+        'scale_unknown' => [
+            'zh' => '评分题“{q}”的量表“{code}”不在目录中。',
+            'en' => 'Rated question "{q}": scale "{code}" is not in the catalogue.',
+        ],
+        'scale_syntax' => [
+            'zh' => '题目“{q}”的量表设置“{code}”不是量表编码（字母、数字、_ . -，最长40个字符）。',
+            'en' => 'Question "{q}": the scale setting "{code}" is not a scale code (letters, digits, _ . -, up to 40).',
+        ],
+        'code_map_syntax' => [
+            'zh' => '题目“{q}”的编码对照无法解析：“{code}”。请写成 选项编码=目标编码，用分号分隔，如 1=A1; 2=A2（两边都是最长5位的字母或数字）。',
+            'en' => 'Question "{q}": cannot read the code map piece "{code}". Write answer=target pairs separated by ";", e.g. 1=A1; 2=A2 (each side up to 5 letters or digits).',
+        ],
+        'code_map_unused' => [
+            'zh' => '题目“{q}”的编码对照提到了不存在的选项编码“{code}”。',
+            'en' => 'Question "{q}": the code map names answer code "{code}", which the question does not have.',
+        ],
+        'code_map_not_used' => [
+            'zh' => '题目“{q}”的角色为“{role}”，量表和编码对照只用于评分题和被评单位题，已忽略。',
+            'en' => 'Question "{q}" has the role "{role}": scale and code map apply only to rated and unit questions, and are ignored.',
+        ],
         'no_answers' => [
             'zh' => '评分题“{q}”没有选项。',
             'en' => 'Rated question "{q}" has no answer options.',
@@ -169,6 +197,16 @@ final class Messages
         'attr_dimension_help' => [
             'zh' => '维度编码；矩阵题可逐行写：SQ001=attitude; SQ002=efficiency。',
             'en' => 'A dimension code; for arrays per row: SQ001=attitude; SQ002=efficiency.',
+        ],
+        'attr_scale' => ['zh' => '评议量表', 'en' => 'Pingyi scale'],
+        'attr_scale_help' => [
+            'zh' => '评分题使用的量表编码；留空则使用评议活动的量表。',
+            'en' => 'The scale code of a rated question; empty: the campaign\'s scale.',
+        ],
+        'attr_code_map' => ['zh' => '评议编码对照', 'en' => 'Pingyi code map'],
+        'attr_code_map_help' => [
+            'zh' => '选项编码与目录编码不同时填写：评分题写 选项编码=量表等级编码，被评单位题写 选项编码=单位编码，如 1=A1; 2=A2。',
+            'en' => 'When answer codes differ from the catalogue\'s: answer=scale level for a rated question, answer=unit code for the unit question, e.g. 1=A1; 2=A2.',
         ],
         'role_rated' => ['zh' => '评分', 'en' => 'rated'],
         'role_unit' => ['zh' => '被评单位', 'en' => 'unit'],

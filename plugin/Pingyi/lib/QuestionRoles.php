@@ -13,6 +13,13 @@ final class QuestionRoles
 {
     public const ROLE_ATTRIBUTE = 'pingyiRole';
     public const DIMENSION_ATTRIBUTE = 'pingyiDimension';
+    /** a rated question's scale, when it is not the campaign's */
+    public const SCALE_ATTRIBUTE = 'pingyiScale';
+    /** answer code -> scale level (rated) or unit code (unit question) */
+    public const CODE_MAP_ATTRIBUTE = 'pingyiCodeMap';
+
+    /** every attribute the plugin declares, in the order they are shown */
+    public const ATTRIBUTES = [self::ROLE_ATTRIBUTE, self::DIMENSION_ATTRIBUTE, self::SCALE_ATTRIBUTE, self::CODE_MAP_ATTRIBUTE];
 
     public const RATED = 'rated';
     public const UNIT = 'unit';
@@ -84,17 +91,9 @@ final class QuestionRoles
             $out['single'] = $text;
             return $out;
         }
-        foreach (preg_split('/[;,\n]+/', $text) ?: [] as $piece) {
-            $piece = trim($piece);
-            if ($piece === '') {
-                continue;
-            }
-            if (!preg_match('/^([A-Za-z0-9_]{1,20})\s*[=:]\s*([A-Za-z0-9_.-]{1,40})$/', $piece, $m)) {
-                $out['error'] = $piece;
-                return $out;
-            }
-            $out['rows'][$m[1]] = $m[2];
-        }
+        $rows = self::pairs($text, '[A-Za-z0-9_]{1,20}', '[A-Za-z0-9_.-]{1,40}');
+        $out['rows'] = $rows['map'];
+        $out['error'] = $rows['error'];
         return $out;
     }
 
@@ -110,6 +109,43 @@ final class QuestionRoles
         $out = [];
         foreach ($subquestions as $sq) {
             $out[$sq] = $spec['single'] ?? ($spec['rows'][$sq] ?? null);
+        }
+        return $out;
+    }
+
+    /**
+     * Reads pingyiCodeMap: "1=A1; 2=A2" (also ':' and ',' or new lines), each side a code of
+     * at most 5 letters or digits (what LimeSurvey allows for an answer code, and what the
+     * binding schema allows for answer_map and code_map).
+     *
+     * @return array{map: array<string, string>, error: ?string}
+     *   error holds the piece that could not be read
+     */
+    public static function parseCodeMap(?string $text): array
+    {
+        return self::pairs(trim((string) $text), '[A-Za-z0-9]{1,5}', '[A-Za-z0-9]{1,5}');
+    }
+
+    /**
+     * "key=value" pieces separated by ';', ',' or new lines ('=' or ':' between), each
+     * side matching its pattern; the first piece that does not match is the error (and
+     * the map is left as read so far).
+     *
+     * @return array{map: array<string, string>, error: ?string}
+     */
+    private static function pairs(string $text, string $key, string $value): array
+    {
+        $out = ['map' => [], 'error' => null];
+        foreach (preg_split('/[;,\n]+/', $text) ?: [] as $piece) {
+            $piece = trim($piece);
+            if ($piece === '') {
+                continue;
+            }
+            if (!preg_match('/^(' . $key . ')\s*[=:]\s*(' . $value . ')$/', $piece, $m)) {
+                $out['error'] = $piece;
+                return $out;
+            }
+            $out['map'][$m[1]] = $m[2];
         }
         return $out;
     }

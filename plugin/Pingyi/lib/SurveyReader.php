@@ -56,7 +56,7 @@ final class SurveyReader
             foreach (\Answer::model()->findAllByAttributes(['qid' => $qids, 'scale_id' => 0], ['order' => 'sortorder ASC']) as $a) {
                 $answers[(int) $a->qid][] = (string) $a->code;
             }
-            $names = [QuestionRoles::ROLE_ATTRIBUTE, QuestionRoles::DIMENSION_ATTRIBUTE];
+            $names = QuestionRoles::ATTRIBUTES;
             // resetScope(): QuestionAttribute's default scope indexes rows by attribute name,
             // which keeps one question's pingyiRole out of all (seen on a real 6.2.1)
             $found = \QuestionAttribute::model()->resetScope()->findAllByAttributes(['qid' => $qids, 'attribute' => $names]);
@@ -75,6 +75,8 @@ final class SurveyReader
                 'type' => (string) $q->type,
                 'role' => $attributes[$qid][QuestionRoles::ROLE_ATTRIBUTE] ?? '',
                 'dimension' => $attributes[$qid][QuestionRoles::DIMENSION_ATTRIBUTE] ?? '',
+                'scale' => $attributes[$qid][QuestionRoles::SCALE_ATTRIBUTE] ?? '',
+                'code_map' => $attributes[$qid][QuestionRoles::CODE_MAP_ATTRIBUTE] ?? '',
                 'answers' => $answers[$qid] ?? [],
                 'subquestions' => $subs[$qid] ?? [],
             ];

@@ -15,6 +15,7 @@ namespace Pingyi;
  *                   'token' => 'drop'|'hash'],
  *    'questions' => list of ['qid' => int, 'code' => string, 'type' => string,
  *                   'role' => string, 'dimension' => string,
+ *                   'scale' => string, 'code_map' => string (both optional),
  *                   'answers' => list<string>, 'subquestions' => list<string>]]
  * Catalogue: the daemon's /catalogue.json (sync.catalogue.public_json), or null when it
  * could not be read (then codes are not checked and a warning says so).
@@ -91,6 +92,12 @@ final class Validator
                     $index
                 ));
             }
+            // a scale means something only to a rated question, a code map also to the unit one
+            $stray = $role !== QuestionRoles::RATED && trim((string) ($q['scale'] ?? '')) !== ''
+                || !in_array($role, [QuestionRoles::RATED, QuestionRoles::UNIT], true) && trim((string) ($q['code_map'] ?? '')) !== '';
+            if ($stray && $role !== QuestionRoles::IGNORED) {
+                $problems[] = self::problem('warning', 'code_map_not_used', $q, ['role' => $role]);
+            }
         }
         if ($rated === 0) {
             $problems[] = self::problem('error', 'no_rated_question');
@@ -153,12 +160,19 @@ final class Validator
         if (strpos(QuestionRoles::LIST_TYPES, (string) $q['type']) === false) {
             return $problems; // reported as role_not_for_type with the other roles
         }
+        $map = $this->codeMap($q, $problems);
+        if ($map === null) {
+            return $problems; // the answers are checked once the map can be read
+        }
         foreach ($q['answers'] ?? [] as $code) {
             $code = (string) $code;
+            $unit = $map[$code] ?? $code;
             if (strlen($code) > self::MAX_ANSWER_CODE) {
                 $problems[] = self::problem('error', 'unit_code_too_long', $q, ['code' => $code]);
-            } elseif ($index !== null && !isset($index['units'][$code])) {
-                $problems[] = self::problem('error', 'unit_code_unknown', $q, ['code' => $code]);
+            } elseif ($index !== null && !isset($index['units'][$unit])) {
+                $problems[] = $unit === $code
+                    ? self::problem('error', 'unit_code_unknown', $q, ['code' => $code])
+                    : self::problem('error', 'mapped_unit_code_unknown', $q, ['code' => $code, 'mapped' => $unit]);
             }
         }
         return $problems;
@@ -207,19 +221,61 @@ final class Validator
         foreach (array_unique($dimensions) as $dim) {
             $problems = array_merge($problems, $this->checkDimensionCode($q, $dim, $index));
         }
+        $own = trim((string) ($q['scale'] ?? ''));
+        if ($own !== '') {
+            if (!preg_match('/^[A-Za-z0-9_.-]{1,40}$/', $own)) {
+                $problems[] = self::problem('error', 'scale_syntax', $q, ['code' => $own]);
+                $scale = null;
+            } elseif ($index !== null && !isset($index['scales'][$own])) {
+                $problems[] = self::problem('error', 'scale_unknown', $q, ['code' => $own]);
+                $scale = null;
+            } else {
+                $scale = self::scale($index, $own);
+            }
+        }
+        $map = $this->codeMap($q, $problems);
         $answers = array_map('strval', $q['answers'] ?? []);
         if (!$answers) {
             $problems[] = self::problem('error', 'no_answers', $q);
-        } elseif ($scale !== null) {
+        } elseif ($scale !== null && $map !== null) {
             foreach ($answers as $code) {
-                if (!in_array($code, $scale['codes'], true)) {
-                    $problems[] = self::problem('error', 'answer_outside_scale', $q, [
-                        'code' => $code, 'scale' => $scale['code'],
-                    ]);
+                $level = $map[$code] ?? $code;
+                if (in_array($level, $scale['codes'], true)) {
+                    continue;
                 }
+                $problems[] = $level === $code
+                    ? self::problem('error', 'answer_outside_scale', $q, ['code' => $code, 'scale' => $scale['code']])
+                    : self::problem('error', 'mapped_answer_outside_scale', $q, [
+                        'code' => $code, 'mapped' => $level, 'scale' => $scale['code'],
+                    ]);
             }
         }
         return $problems;
+    }
+
+    /**
+     * The question's pingyiCodeMap, read; a piece that cannot be read is an error (and
+     * null comes back: the answers are not checked against a map half read), an answer
+     * code the question does not have a warning (both added to $problems).
+     *
+     * @param array<string, mixed> $q
+     * @param list<array<string, mixed>> $problems
+     * @return array<string, string>|null
+     */
+    private function codeMap(array $q, array &$problems): ?array
+    {
+        $parsed = QuestionRoles::parseCodeMap((string) ($q['code_map'] ?? ''));
+        if ($parsed['error'] !== null) {
+            $problems[] = self::problem('error', 'code_map_syntax', $q, ['code' => $parsed['error']]);
+            return null;
+        }
+        $answers = array_map('strval', $q['answers'] ?? []);
+        foreach (array_keys($parsed['map']) as $code) {
+            if (!in_array((string) $code, $answers, true)) {
+                $problems[] = self::problem('warning', 'code_map_unused', $q, ['code' => (string) $code]);
+            }
+        }
+        return $parsed['map'];
     }
 
     /**
@@ -249,8 +305,18 @@ final class Validator
         if ($index === null || !isset($index['campaigns'][$campaign])) {
             return null;
         }
-        $code = (string) ($index['campaigns'][$campaign]['scale'] ?? '');
-        if (!isset($index['scales'][$code])) {
+        return self::scale($index, (string) ($index['campaigns'][$campaign]['scale'] ?? ''));
+    }
+
+    /**
+     * A scale's level codes plus its "don't know" codes.
+     *
+     * @param array<string, array<string, mixed>>|null $index
+     * @return array{code: string, codes: list<string>}|null
+     */
+    private static function scale(?array $index, string $code): ?array
+    {
+        if ($index === null || !isset($index['scales'][$code])) {
             return null;
         }
         $scale = $index['scales'][$code];
