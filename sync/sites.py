@@ -198,6 +198,12 @@ _ABSENT = object()
 Fetch = Callable[..., Binding]
 
 
+#: seconds a failed manifest request stands for the survey's binding before the plugin is
+#: asked again: the fix (a secret set, a question tagged) is usually made right after the
+#: error is seen, and its survey should not wait a whole polling interval for it
+FAILURE_TTL = 30.0
+
+
 @dataclass
 class _Fetched:
     at: float
@@ -208,7 +214,8 @@ class _Fetched:
 class PluginBindings:
     """Bindings from the sites' Pingyi plugins, checked against the catalogue before use,
     kept for ``ttl`` seconds (the daemon passes its interval: one manifest request per
-    survey per polling cycle, however many webhooks wake it) and stored in
+    survey per polling cycle, however many webhooks wake it; a failure for at most
+    ``FAILURE_TTL``) and stored in
     ``SurveyBinding`` (``source = "plugin"``) when ``engine`` is given.
 
     Thread-safe: the daemon's site workers share one."""
@@ -258,8 +265,10 @@ class PluginBindings:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None and now - cached.at < self.ttl:
-            return cached
+        if cached is not None:
+            ttl = self.ttl if cached.error is None else min(self.ttl, FAILURE_TTL)
+            if now - cached.at < ttl:
+                return cached
         try:
             binding = self.fetch(site, survey_id)
             self._accept(binding)

@@ -49,7 +49,7 @@ from sync.manifest import (
 from sync.models import Response, SurveyBinding, SyncCursor
 from sync.pull import PassReport
 from sync.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
-from sync.sites import PLUGIN_FIX, differences
+from sync.sites import FAILURE_TTL, PLUGIN_FIX, PluginBindings, differences
 from sync.testing.double import LimeSurveyDouble
 from sync.testing.samples import satisfaction_rows, satisfaction_survey
 from tests.test_plugin_manifest import (
@@ -563,3 +563,43 @@ def test_resync_stores_responses_mapped_with_the_plugins_binding(world: World) -
     assert stored == entry["inserted"]
     assert source == "plugin"
     assert world.plugin.count(111111) == 1
+
+
+def test_a_failed_manifest_is_asked_again_soon_a_good_one_once_per_interval(
+    tmp_path: Path,
+) -> None:
+    """Seen on a real LimeSurvey: the daemon asked before the admin had set the plugin's
+    secret, and a webhook a minute later, after the fix, still failed with the old error
+    (the failure was kept for the whole polling interval). A failure now stands for at
+    most ``FAILURE_TTL`` seconds; a binding for the interval."""
+    mappings = tmp_path / "mappings"
+    shutil.copytree(REPO / "mappings", mappings)
+    with_dimension(mappings, "attitude", "服务态度")  # the fixture survey rates it
+    catalogue = catalogue_mod.load_catalogue(mappings)
+    good = Binding.model_validate_json((FIXTURES / SERVED[111111]).read_bytes())
+    answers: list[Any] = [PermanentError("the Pingyi plugin has no shared secret"), good]
+    asked: list[int] = []
+
+    def fetch(url: str, survey_id: int, secret: bytes, **kw: Any) -> Binding:
+        asked.append(survey_id)
+        answer = answers[min(len(asked), len(answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return cast(Binding, answer)
+
+    now = [1000.0]
+    bindings = PluginBindings(
+        catalogue, mappings, b"secret", ttl=3600.0, clock=lambda: now[0], fetch=fetch
+    )
+    site = SiteConfig(name="district", url="http://ls/", user="u", plugin_url="http://ls/m")
+    with pytest.raises(PermanentError, match="no shared secret"):
+        bindings.binding(site, 111111)
+    now[0] += FAILURE_TTL - 1
+    with pytest.raises(PermanentError, match="no shared secret"):
+        bindings.binding(site, 111111)  # a webhook right after: not asked again
+    assert len(asked) == 1
+    now[0] += 2
+    assert bindings.binding(site, 111111) == good  # the fix is seen
+    now[0] += 3000
+    assert bindings.binding(site, 111111) == good
+    assert len(asked) == 2  # a good binding is kept for the interval
