@@ -12,6 +12,11 @@
 (d) webhook-to-row latency: ``pingyi run`` in a subprocess, signed webhooks one at a time,
     the time until each new response's row is in the database (``bench.webhook``).
 
+``--limesurvey URL`` runs (a) alone against a real LimeSurvey instead of the double: the
+site must hold survey 900001 shaped as ``bench/common.py`` describes (the binding
+``common.BINDING``) with ``--n`` responses; the RC2 user and password come from the
+environment (``PINGYI_BENCH_LS_USER``, ``PINGYI_BENCH_LS_PASSWORD``), never the command line.
+
 The double runs here; every measured piece runs in its own process (``bench.child``).
 Needs the ``bench`` extra (pandas): ``pip install -e '.[bench]'``.
 """
@@ -100,7 +105,7 @@ def full_sync(
         f"{lite['seconds'] / floor['seconds']:.2f}x floor (goal <= 1.5x), "
         f"{lite['rc2_calls']} RC2 calls"
     )
-    if label == "bare":
+    if label in ("bare", "live"):
         # the rows that sync stored, written again by raw sqlite3 with nothing else to do:
         # how much of the sync is SQLite's own work, which no change of ours takes away
         own = out["sqlite_own"] = child("sqlite-own", url, password, db=sqlite_url, **opts)
@@ -134,6 +139,47 @@ def full_sync(
     return out
 
 
+def _header(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "n": args.n,
+        "window": args.window,
+    }
+
+
+def live(args: argparse.Namespace) -> int:
+    """(a) against a real LimeSurvey: the floor, the syncs and pandas, as against the
+    double; nothing is added to the site, so (b), (c) and (d) are not run."""
+    say = functools.partial(print, flush=True)
+    password = os.environ.get(common.PASSWORD_ENV)
+    if not password:
+        raise SystemExit(f"set {common.PASSWORD_ENV} (and {common.USER_ENV}) in the environment")
+    results = _header(args) | {"limesurvey": args.limesurvey, "user": common.user()}
+    say(
+        f"bench: a real LimeSurvey, survey {common.SURVEY_ID}, {args.n:,} responses, "
+        f"window {args.window}, {results['machine']}"
+    )
+    with tempfile.TemporaryDirectory(prefix="pingyi-bench-") as tmp:
+        work = Path(tmp)
+        # a first export warms LimeSurvey's caches (PHP opcache, MariaDB's buffers)
+        child("floor", args.limesurvey, password, n=args.n, window=args.window)
+        results.update(
+            full_sync(
+                args.limesurvey,
+                password,
+                args,
+                work,
+                sqlite_url=f"sqlite:///{work / 'live.db'}",
+                label="live",
+            )
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--n", type=int, default=100_000, help="responses for (a) and (c)")
@@ -143,23 +189,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--webhooks", type=int, default=50, help="webhooks for (d) (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
+        "--limesurvey",
+        metavar="URL",
+        help="measure (a) against this real LimeSurvey's RC2 URL instead of the double",
+    )
+    parser.add_argument(
         "--no-paced",
         dest="paced",
         action="store_false",
         help="skip (a) against the double paced like a real LimeSurvey",
     )
     args = parser.parse_args(argv)
+    if args.limesurvey:
+        return live(args)
 
     say = functools.partial(print, flush=True)
     cat = common.catalogue()
     password = secrets.token_urlsafe(18)
-    results: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}",
-        "n": args.n,
-        "window": args.window,
-    }
+    results: dict[str, Any] = _header(args)
     say(f"bench: {args.n:,} responses, window {args.window}, {results['machine']}")
     with tempfile.TemporaryDirectory(prefix="pingyi-bench-") as tmp:
         work = Path(tmp)

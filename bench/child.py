@@ -162,7 +162,7 @@ def pandas(url: str, db: str) -> dict[str, Any]:
 
     engine = sa.create_engine(db)
     try:
-        with citric.Client(url, common.USER, _password()) as client:
+        with citric.Client(url, common.user(), _password()) as client:
             started = time.perf_counter()
             raw = client.export_responses(common.SURVEY_ID, file_format="json")
             frame = pd.DataFrame(json.loads(raw)["responses"])

@@ -6,6 +6,7 @@ site named ``bench``, so a benchmark never touches the demo's records.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -27,6 +28,8 @@ SITE = "bench"
 SURVEY_ID = 900001
 USER = "bench"
 PASSWORD_ENV = "PINGYI_BENCH_LS_PASSWORD"
+#: the RC2 user on a live LimeSurvey (``python -m bench --limesurvey URL``); the double's is USER
+USER_ENV = "PINGYI_BENCH_LS_USER"
 RATED = (
     "service_awareness",
     "service_level",
@@ -146,8 +149,13 @@ def double_with(cat: Catalogue, n: int, password: str) -> PacedDouble:
     return double
 
 
+def user() -> str:
+    """The RC2 user the children log in as: the double's, or a live site's."""
+    return os.environ.get(USER_ENV) or USER
+
+
 def site(url: str, window: int = 1000) -> SiteConfig:
-    return SiteConfig(name=SITE, url=url, user=USER, window=window)
+    return SiteConfig(name=SITE, url=url, user=user(), window=window)
 
 
 def secret(value: str) -> SecretStr:
