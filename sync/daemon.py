@@ -305,7 +305,10 @@ class Daemon:
             plugin = sites.PluginBindings(
                 catalogue, config.mappings, secret, engine=engine, ttl=daemon_cfg.interval_seconds
             )
-        token_key = sites.token_key(config)
+        # read (and, if missing, warned about) only where a binding may keep token hashes:
+        # a YAML one that says so, or one the plugin serves later
+        hashing = any(b is None or b.token == "hash" for b in jobs.values())
+        token_key = sites.token_key(config) if hashing else None
         if token_key is None and any(b is not None and b.token == "hash" for b in jobs.values()):
             problems.append(
                 "a binding keeps token hashes (token: hash) but no token-hash key is "

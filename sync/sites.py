@@ -82,8 +82,12 @@ def optional_secret(ref: SecretRef, what: str) -> bytes | None:
     return value.encode("utf-8")
 
 
-def token_key(config: Config) -> bytes | None:
-    """The token-hash key, when configured (bindings with ``token: hash`` need it)."""
+def token_key(config: Config, binding: Binding | None = None) -> bytes | None:
+    """The token-hash key, when configured. Given a binding, only if that binding keeps
+    token hashes (``token: hash``): a command that syncs surveys which drop their tokens
+    neither reads the key nor warns that it is missing."""
+    if binding is not None and binding.token != "hash":
+        return None
     return optional_secret(config.daemon.token_hash_key, "token-hash key")
 
 

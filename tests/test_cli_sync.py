@@ -291,3 +291,27 @@ def test_doctor_says_when_rc2_is_off(setup: Setup, tmp_path: Path) -> None:
     result = setup.run("doctor")
     assert "FAIL limesurvey reachable" in result.output
     assert "not a JSON-RPC answer" in result.output
+
+
+def test_the_token_key_is_read_only_for_a_binding_that_hashes_tokens(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Seen on a real site: every `pingyi resync` warned that the token-hash key was
+    missing, though no binding kept token hashes."""
+    monkeypatch.delenv("PINGYI_TOKEN_KEY", raising=False)
+    caplog.set_level("WARNING")
+    result = setup.run("resync", "--site", "district", "--survey", str(SID))
+    assert result.exit_code == 0, result.output
+    said = result.output + caplog.text
+    assert "token-hash key" not in said
+    assert setup.stored() > 0
+
+    binding = setup.mappings / "surveys" / "citizens_111111.yaml"
+    text = binding.read_text(encoding="utf-8")
+    assert "token: drop" in text
+    binding.write_text(text.replace("token: drop", "token: hash"), encoding="utf-8")
+    caplog.clear()
+    result = setup.run("resync", "--site", "district", "--survey", str(SID), "--full")
+    said = result.output + caplog.text
+    assert "token-hash key not available" in said
+    assert "PINGYI_TOKEN_KEY" in said

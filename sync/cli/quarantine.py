@@ -125,7 +125,6 @@ def retry(ctx: Context, entry_ids: tuple[int, ...], everything: bool, as_json: b
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         for row in rows:
             groups[(row.site, row.survey_id)].append(row.response_id)
-        key = sites.token_key(config)
         plugin = sites.plugin_bindings(config, catalogue, engine)
         for (site_name, sid), ids in sorted(groups.items()):
             entry: dict[str, Any] = {"site": site_name, "survey_id": sid, "responses": len(ids)}
@@ -142,7 +141,7 @@ def retry(ctx: Context, entry_ids: tuple[int, ...], everything: bool, as_json: b
                 with sites.session(engine, site) as client:
                     report = run_pass(
                         engine, client, site, binding, catalogue,
-                        kind="retry", ids=ids, token_key=key,
+                        kind="retry", ids=ids, token_key=sites.token_key(config, binding),
                     )  # fmt: skip
             except PingyiError as exc:
                 failed += 1

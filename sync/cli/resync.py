@@ -134,7 +134,6 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
             )
             + f" (bindings in {config.mappings}/surveys/, sites in {config.source})"
         )
-    key = sites.token_key(config)
     kind = "full" if full else "resync"
     id_range = (from_id, to_id) if from_id is not None and to_id is not None else None
     results: list[dict[str, Any]] = []
@@ -169,7 +168,7 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
                         dry_run=dry_run,
                         stop=stop,
                         progress=progress,
-                        token_key=key,
+                        token_key=sites.token_key(config, binding),
                         pending_max_age_days=config.daemon.pending_max_age_days,
                     )
             except PingyiError as exc:
