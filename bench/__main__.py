@@ -5,7 +5,8 @@
     and decoding the same windows, storing nothing) and against what a user would write
     (citric + pandas ``DataFrame.to_sql``);
 (a') the same against the double paced like the real LimeSurvey 6.2.1 (an export of n rows
-    takes n x ``common.LS_SECONDS_PER_ROW``, from FACTS.md's capture): storing overlaps
+    takes n x ``common.LS_SECONDS_PER_ROW``, from FACTS.md's capture, up to 10,000 rows
+    and grows as n squared past that, as measured on a real 6.2.1): storing overlaps
     LimeSurvey's export time, which the bare double (2-3x faster than LimeSurvey) hides;
 (b) the peak memory of a sync of N and of 4N responses (``VmHWM`` of the process);
 (c) an idle pass over N synced responses (RC2 calls, time), and one with 10 new ones;

@@ -102,11 +102,28 @@ def rows(survey: DemoSurvey, n: int, *, seed: int = 1, start: int = 0) -> Iterat
 #: anything, take longer for these: the pacing gives the sync no more cover than it has.
 LS_SECONDS_PER_ROW = 0.802 / 10_000
 
+#: rows of one export up to which LimeSurvey's export time grows with the rows (the
+#: captures went up to 10,000); past it, as the square of the rows: one export of ids
+#: 1..n from LimeSurvey 6.2.1 under PHP-FPM on the same host (session 4,
+#: docs/real-limesurvey-check.md) took 0.93 s for 10,000 rows, 3.05 s for 20,000,
+#: 10.85 s for 40,000 and about 85 s for 100,000 (the pacing: 3.2, 12.8 and 80 s).
+#: Only an export of the whole survey at once (citric + pandas) is that large; the sync
+#: asks for windows of 1,000.
+LS_LINEAR_ROWS = 10_000
+
+
+def ls_export_seconds(rows: int, per_row: float = LS_SECONDS_PER_ROW) -> float:
+    """How long LimeSurvey 6.2.1 takes to export ``rows`` rows in one call."""
+    if rows <= LS_LINEAR_ROWS:
+        return rows * per_row
+    return LS_LINEAR_ROWS * per_row * (rows / LS_LINEAR_ROWS) ** 2
+
 
 class PacedDouble(LimeSurveyDouble):
     """The double, optionally as slow as a real LimeSurvey: an export of ``n`` rows takes
-    at least ``n * pace`` seconds (the double's own time counts towards it, so a paced
-    export is not double-charged). ``pace = 0`` is the bare double.
+    at least ``ls_export_seconds(n, pace)`` seconds (``n * pace`` up to
+    ``LS_LINEAR_ROWS`` rows; the double's own time counts towards it, so a paced export
+    is not double-charged). ``pace = 0`` is the bare double.
 
     The wait is in the request's own server thread, outside the double's lock, so
     exports run side by side as on LimeSurvey's PHP workers."""
@@ -135,7 +152,7 @@ class PacedDouble(LimeSurveyDouble):
         self._rows.n = 0
         answer = super().handle_rpc(body, content_type, ip)
         if self.pace > 0 and answer[3].startswith("export_responses"):
-            left = self._rows.n * self.pace - (time.perf_counter() - started)
+            left = ls_export_seconds(self._rows.n, self.pace) - (time.perf_counter() - started)
             if left > 0:
                 time.sleep(left)
         return answer
