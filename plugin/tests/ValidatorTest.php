@@ -119,10 +119,15 @@ final class ValidatorTest extends TestCase
         $survey = Samples::questionChanged($survey, 'comment', static function (array $q): array {
             return ['code_map' => '1=A1'] + $q;
         });
+        // a scale on the unit question means nothing either (its code map does)
+        $survey = Samples::questionChanged($survey, 'office', static function (array $q): array {
+            return ['scale' => 'five_level'] + $q;
+        });
         $problems = (new Validator())->validate($survey, Samples::catalogue());
-        $this->assertSame(['code_map_unused', 'code_map_not_used'], self::codes($problems));
+        $this->assertSame(['code_map_not_used', 'code_map_unused', 'code_map_not_used'], self::codes($problems));
+        $this->assertSame(['office', 'overall', 'comment'], array_column($problems, 'question'));
         $this->assertFalse(Validator::hasErrors($problems));
-        $this->assertStringContainsString('"9"', $problems[0]['message']['en']);
+        $this->assertStringContainsString('"9"', $problems[1]['message']['en']);
     }
 
     /** @dataProvider broken */

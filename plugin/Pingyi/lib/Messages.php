@@ -126,8 +126,8 @@ final class Messages
             'en' => 'Question "{q}": the code map names answer code "{code}", which the question does not have.',
         ],
         'code_map_not_used' => [
-            'zh' => '题目“{q}”的角色为“{role}”，量表和编码对照只用于评分题和被评单位题，已忽略。',
-            'en' => 'Question "{q}" has the role "{role}": scale and code map apply only to rated and unit questions, and are ignored.',
+            'zh' => '题目“{q}”的角色为“{role}”：量表只用于评分题，编码对照只用于评分题和被评单位题；此处的设置已忽略。',
+            'en' => 'Question "{q}" has the role "{role}": a scale applies only to rated questions, a code map only to rated and unit questions; the setting here is ignored.',
         ],
         'no_answers' => [
             'zh' => '评分题“{q}”没有选项。',

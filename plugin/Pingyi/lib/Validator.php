@@ -93,8 +93,8 @@ final class Validator
                 ));
             }
             // a scale means something only to a rated question, a code map also to the unit one
-            $stray = $role !== QuestionRoles::RATED && trim((string) ($q['scale'] ?? '')) !== ''
-                || !in_array($role, [QuestionRoles::RATED, QuestionRoles::UNIT], true) && trim((string) ($q['code_map'] ?? '')) !== '';
+            $stray = ($role !== QuestionRoles::RATED && trim((string) ($q['scale'] ?? '')) !== '')
+                || (!in_array($role, [QuestionRoles::RATED, QuestionRoles::UNIT], true) && trim((string) ($q['code_map'] ?? '')) !== '');
             if ($stray && $role !== QuestionRoles::IGNORED) {
                 $problems[] = self::problem('warning', 'code_map_not_used', $q, ['role' => $role]);
             }
