@@ -1,4 +1,5 @@
-"""Read a LimeSurvey ``.lss`` survey export (XML, DBVersion 6xx) into a ``SurveySpec``.
+"""Read a LimeSurvey ``.lss`` survey export (XML, DBVersion 6xx) into a ``SurveySpec``,
+and write one (``write_lss``: the benchmark survey for a real LimeSurvey, ``bench.seed``).
 
 Only what the double needs: survey settings, the base language's texts, groups,
 questions, subquestions, answer options and question attributes. Ids in the file are
@@ -164,3 +165,201 @@ def parse_lss(source: bytes | str | Path, *, name: str = "<lss>") -> SurveySpec:
         properties=props,
         language_settings=extra_ls,
     )
+
+
+# -- writing ------------------------------------------------------------------------------
+
+#: LimeSurvey 6's core theme of each question type (``question_theme_name``)
+DEFAULT_THEMES = {
+    "L": "listradio",
+    "!": "list_dropdown",
+    "O": "list_with_comment",
+    "F": "arrays/array",
+    "H": "arrays/column",
+    "T": "longfreetext",
+    "S": "shortfreetext",
+    "U": "hugefreetext",
+    "N": "numerical",
+    "M": "multiplechoice",
+}
+
+_QUESTION_FIELDS = (
+    "qid",
+    "parent_qid",
+    "sid",
+    "gid",
+    "type",
+    "title",
+    "preg",
+    "other",
+    "mandatory",
+    "encrypted",
+    "question_order",
+    "scale_id",
+    "same_default",
+    "relevance",
+    "question_theme_name",
+    "modulename",
+    "same_script",
+)
+
+
+def _section(name: str, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> ET.Element:
+    node = ET.Element(name)
+    names = ET.SubElement(node, "fields")
+    for f in fields:
+        ET.SubElement(names, "fieldname").text = f
+    body = ET.SubElement(node, "rows")
+    for row in rows:
+        out = ET.SubElement(body, "row")
+        for f in fields:
+            value = row.get(f)
+            ET.SubElement(out, f).text = None if value in (None, "") else str(value)
+    return node
+
+
+def write_lss(spec: SurveySpec) -> str:
+    """``spec`` as a LimeSurvey 6 ``.lss`` (DBVersion 612) that LimeSurvey's import (the
+    admin UI, RC2 ``import_survey``) and ``parse_lss`` read: the base language only.
+    Groups, questions and answers are numbered from 1 in the file; LimeSurvey keeps the
+    ``sid`` if it is free and numbers the rest its own way."""
+    lang = spec.language
+    yes = {True: "Y", False: "N"}
+    groups, group_l10n, questions, subquestions, question_l10n = [], [], [], [], []
+    answers, answer_l10n, attributes = [], [], []
+    qid = aid = 0
+    for g_order, group in enumerate(spec.groups, start=1):
+        gid = g_order
+        groups.append(
+            {
+                "gid": gid,
+                "sid": spec.sid,
+                "group_order": g_order,
+                "randomization_group": group.randomization_group,
+                "grelevance": group.relevance,
+            }
+        )
+        group_l10n.append(
+            {
+                "id": gid,
+                "gid": gid,
+                "group_name": group.name,
+                "description": group.description,
+                "language": lang,
+                "sid": spec.sid,
+            }
+        )
+        for q_order, q in enumerate(group.questions, start=1):
+            qid += 1
+            parent = qid
+            theme = q.theme or DEFAULT_THEMES.get(q.type, "")
+            base = {"sid": spec.sid, "gid": gid, "preg": q.preg, "encrypted": "N"}
+            base |= {"scale_id": 0, "same_default": 0, "modulename": "", "same_script": 0}
+            questions.append(
+                base
+                | {
+                    "qid": parent,
+                    "parent_qid": 0,
+                    "type": q.type,
+                    "title": q.code,
+                    "other": yes[q.other],
+                    "mandatory": yes[q.mandatory],
+                    "question_order": q_order,
+                    "relevance": q.relevance,
+                    "question_theme_name": theme,
+                }
+            )
+            question_l10n.append(
+                {"id": parent, "qid": parent, "question": q.text, "help": q.help, "language": lang}
+            )
+            for s_order, sub in enumerate(q.subquestions, start=1):
+                qid += 1
+                subquestions.append(
+                    base
+                    | {
+                        "qid": qid,
+                        "parent_qid": parent,
+                        "type": q.subquestion_type,
+                        "title": sub.code,
+                        "other": "N",
+                        "mandatory": "N",
+                        "question_order": s_order,
+                        "relevance": sub.relevance,
+                        "question_theme_name": theme,
+                    }
+                )
+                question_l10n.append(
+                    {"id": qid, "qid": qid, "question": sub.text, "help": "", "language": lang}
+                )
+            for a_order, option in enumerate(q.answers, start=1):
+                aid += 1
+                answers.append(
+                    {
+                        "aid": aid,
+                        "qid": parent,
+                        "code": option.code,
+                        "sortorder": a_order,
+                        "assessment_value": option.assessment_value,
+                        "scale_id": 0,
+                    }
+                )
+                answer_l10n.append(
+                    {"id": aid, "aid": aid, "answer": option.label, "language": lang}
+                )
+            for name, value in q.attributes.items():
+                attributes.append(
+                    {"qid": parent, "attribute": name, "value": value, "language": ""}
+                )
+            for name, texts in q.attributes_lang.items():
+                for language, value in texts.items():
+                    attributes.append(
+                        {"qid": parent, "attribute": name, "value": value, "language": language}
+                    )
+    survey: dict[str, Any] = {
+        "sid": spec.sid,
+        "gsid": 1,
+        "admin": "Pingyi",
+        "adminemail": "pingyi@example.invalid",
+        "anonymized": yes[spec.anonymized],
+        "format": "G",
+        "language": lang,
+        "additional_languages": " ".join(spec.additional_languages),
+        "datestamp": yes[spec.datestamp],
+        "ipaddr": "N",
+        "refurl": "N",
+        "usetokens": "N",
+        "alloweditaftercompletion": yes[spec.alloweditaftercompletion],
+        "template": "inherit",
+        "showwelcome": "Y",
+        "allowprev": "Y",
+    }
+    settings = {
+        "surveyls_survey_id": spec.sid,
+        "surveyls_language": lang,
+        "surveyls_title": spec.title,
+        "surveyls_description": spec.description,
+        "surveyls_dateformat": 6,
+        "surveyls_numberformat": 0,
+    }
+    doc = ET.Element("document")
+    ET.SubElement(doc, "LimeSurveyDocType").text = "Survey"
+    ET.SubElement(doc, "DBVersion").text = "612"
+    languages = ET.SubElement(doc, "languages")
+    ET.SubElement(languages, "language").text = lang
+    a_fields = ("aid", "qid", "code", "sortorder", "assessment_value", "scale_id")
+    doc.append(_section("answers", a_fields, answers))
+    doc.append(_section("answer_l10ns", ("id", "aid", "answer", "language"), answer_l10n))
+    g_fields = ("gid", "sid", "group_order", "randomization_group", "grelevance")
+    doc.append(_section("groups", g_fields, groups))
+    gl_fields = ("id", "gid", "group_name", "description", "language", "sid")
+    doc.append(_section("group_l10ns", gl_fields, group_l10n))
+    doc.append(_section("questions", _QUESTION_FIELDS, questions))
+    doc.append(_section("subquestions", _QUESTION_FIELDS, subquestions))
+    ql_fields = ("id", "qid", "question", "help", "language")
+    doc.append(_section("question_l10ns", ql_fields, question_l10n))
+    qa_fields = ("qid", "attribute", "value", "language")
+    doc.append(_section("question_attributes", qa_fields, attributes))
+    doc.append(_section("surveys", tuple(survey), [survey]))
+    doc.append(_section("surveys_languagesettings", tuple(settings), [settings]))
+    ET.indent(doc)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(doc, "unicode") + "\n"
