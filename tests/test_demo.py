@@ -64,6 +64,15 @@ def test_surveys_are_built_from_the_bindings(catalogue: Catalogue) -> None:
     # the taxpayers' survey keeps its own codes 1..5 and 9 (说不清 -> 不了解)
     tax = next(q for g in surveys[410006].spec.groups for q in g.questions if q.code == "tax")
     assert {a.code for a in tax.answers} == {"1", "2", "3", "4", "5", "9"}
+    # ... and the plugin's attributes say how, as a designer would have set them
+    assert (
+        surveys[410006].attributes["tax"]["pingyiCodeMap"] == "5=A1; 4=A2; 3=A3; 2=A4; 1=A5; 9=A6"
+    )
+    assert citizens.attributes["office"] == {
+        "pingyiRole": "unit",
+        "pingyiCodeMap": "; ".join(f"U010{i}=C020{i}" for i in range(1, 7)),
+    }
+    assert "pingyiCodeMap" not in citizens.attributes["detail"]
     assert surveys[410003].spec.participant_table  # token: hash needs tokens
     double = LimeSurveyDouble()
     for s in surveys.values():

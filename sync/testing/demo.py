@@ -3,8 +3,10 @@
 ``build_surveys`` turns each binding in ``mappings/surveys/`` into the LimeSurvey survey a
 designer would have built for it (unit list question, rated list and array questions with
 the scale's answer codes including 不了解, comment and private text questions, and the
-Pingyi plugin's ``pingyiRole`` / ``pingyiDimension`` question attributes set as the plugin
-would). ``generate`` then writes responses for every survey, the same for the same seed:
+Pingyi plugin's question attributes set as the plugin would: ``pingyiRole``,
+``pingyiDimension``, and ``pingyiScale`` / ``pingyiCodeMap`` where the binding has a scale,
+an answer_map or a unit code_map). ``generate`` then writes responses for every survey,
+the same for the same seed:
 
 - every unit has a latent quality, its system a shift, and a few units are clearly bad,
   so grades, ranks and the rectification ledger have something to say;
@@ -40,8 +42,18 @@ if TYPE_CHECKING:
 PLUGIN = "Pingyi"
 ROLE = "pingyiRole"
 DIMENSION = "pingyiDimension"
-#: the question types the plugin declares its attributes for (plugin QuestionRoles.php)
+SCALE = "pingyiScale"
+CODE_MAP = "pingyiCodeMap"
+#: the question types the plugin declares its attributes for (plugin QuestionRoles.php):
+#: role and dimension for all, scale and code map for lists and arrays
 PLUGIN_TYPES = "L!OFHSTU"
+MAPPED_TYPES = "L!OFH"
+
+
+def _code_map(pairs: Mapping[str, str]) -> str:
+    """A binding's answer_map / code_map as the plugin's pingyiCodeMap text."""
+    return "; ".join(f"{answer}={code}" for answer, code in pairs.items())
+
 
 #: which systems' units a group's unit list offers (a group not listed: every unit of the
 #: campaign). 千家企业评执法: enterprises rate law-enforcement and service units.
@@ -270,6 +282,8 @@ def build_survey(catalogue: Catalogue, binding: Binding) -> DemoSurvey:
             )
         )
         attributes[binding.unit.column] = {ROLE: "unit"}
+        if binding.unit.code_map:
+            attributes[binding.unit.column][CODE_MAP] = _code_map(binding.unit.code_map)
     for rating in binding.ratings:
         scale = catalogue.scales[rating.scale or campaign.scale]
         options = _scale_answers(scale, rating.answer_map)
@@ -298,6 +312,11 @@ def build_survey(catalogue: Catalogue, binding: Binding) -> DemoSurvey:
                 _item(f"{rating.question}[{code}]", dim, scale, rating.answer_map)
                 for code, dim in rating.subquestions.items()
             )
+        tagged = attributes[rating.column if isinstance(rating, RatingColumn) else rating.question]
+        if rating.scale:
+            tagged[SCALE] = rating.scale
+        if rating.answer_map:
+            tagged[CODE_MAP] = _code_map(rating.answer_map)
     for comment in binding.comments:
         texts.append(QuestionSpec(comment.column, "T", "您还有什么意见或建议？"))
         attributes[comment.column] = {ROLE: "comment"}
@@ -391,7 +410,13 @@ class DemoData:
     def load(self, double: LimeSurveyDouble) -> None:
         """Add the surveys (with the plugin's attributes) and bulk-load the responses."""
         double.declare_plugin(
-            PLUGIN, {ROLE: PluginAttribute(PLUGIN_TYPES), DIMENSION: PluginAttribute(PLUGIN_TYPES)}
+            PLUGIN,
+            {
+                ROLE: PluginAttribute(PLUGIN_TYPES),
+                DIMENSION: PluginAttribute(PLUGIN_TYPES),
+                SCALE: PluginAttribute(MAPPED_TYPES),
+                CODE_MAP: PluginAttribute(MAPPED_TYPES),
+            },
         )
         for survey in self.surveys:
             double.add_survey(survey.spec)
