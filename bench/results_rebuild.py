@@ -15,19 +15,18 @@ for the daemon, ``ledger.after_sync`` for one touched unit at this size.
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from bench.__main__ import PG_ADMIN, fresh_postgres
 from bench.common import MAPPINGS, RATED
 from sync import db, ledger, score, tallies
 from sync.catalogue import load_catalogue
 from sync.cli.catalogue import store_catalogue
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 GROUPS = ("citizens", "enterprises", "community", "supervisors")
 #: the bench survey's rated dimensions and the overall rating
 DIMENSIONS = ("overall", *RATED)
@@ -103,106 +102,105 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     catalogue = load_catalogue(MAPPINGS)
-    name = f"pingyi_bench_results_{secrets.token_hex(4)}"
-    admin = sa.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8'"))
-    engine = db.make_engine(sa.make_url(args.admin_url).set(database=name))
-    try:
-        db.upgrade(engine)
-        with engine.begin() as conn:
-            store_catalogue(conn, catalogue)
-        started = time.perf_counter()
-        generate(engine, sorted(catalogue.units), args.observations)
-        print(
-            f"generated {args.observations:,} observations in {time.perf_counter() - started:.1f} s"
-        )
-
-        def count() -> object:
-            with engine.connect() as conn:
-                return conn.execute(sa.text("SELECT count(*) FROM pingyi_observation")).scalar()
-
-        count()  # warm the cache for both
-        started = time.perf_counter()
-        # no sums kept yet: the first one counts every unit and writes every result row
-        first = score.rebuild(engine, catalogue, "2022")
-        t_first = time.perf_counter() - started
-        # count(*) and rebuild taken in turns, so a busy moment of the machine weighs on both
-        counts: list[float] = []
-        rebuilds: list[float] = []
-        reports: list[score.RefreshReport] = []
-        for _ in range(args.repeat):
-            counts.append(timed(count))
-            rebuilds.append(timed(lambda: reports.append(score.rebuild(engine, catalogue, "2022"))))
-        t_count, t_rebuild = min(counts), min(rebuilds)
-        m_count, m_rebuild = statistics.median(counts), statistics.median(rebuilds)
-        recounts: list[score.RefreshReport] = []
-        t_recount = best(
-            lambda: recounts.append(score.rebuild(engine, catalogue, "2022", recount=True)),
-            args.repeat,
-        )
-        touched = [
-            ("2022", unit) for unit in sorted(catalogue.units)[:: len(catalogue.units) // 10]
-        ]
-
-        def after_a_pass() -> None:
+    with fresh_postgres(args.admin_url) as url:
+        engine = db.make_engine(url)
+        try:
+            db.upgrade(engine)
             with engine.begin() as conn:
-                tallies.mark_stale(conn, touched)
-            score.rebuild(engine, catalogue, "2022")
+                store_catalogue(conn, catalogue)
+            started = time.perf_counter()
+            generate(engine, sorted(catalogue.units), args.observations)
+            print(
+                f"generated {args.observations:,} observations in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
 
-        t_pass = best(after_a_pass, args.repeat)
-        rep = reports[-1]
-        print(
-            f"SELECT count(*): {t_count * 1000:.0f} ms best, {m_count * 1000:.0f} ms median "
-            f"(of {args.repeat}, taken in turns with the rebuild)"
-        )
-        print(
-            f"first rebuild (counts every unit, writes every result row): {t_first * 1000:.0f} ms"
-            f" ({first.units_recounted} units counted)"
-        )
-        print(
-            f"results rebuild: {t_rebuild * 1000:.0f} ms best, {m_rebuild * 1000:.0f} ms median "
-            f"({rep.units_recomputed} units composed, {rep.units_recounted} counted again, "
-            f"{rep.observations:,} counted answers)"
-        )
-        print(
-            f"results rebuild after a pass touched {len(touched)} units (they are counted "
-            f"again): {t_pass * 1000:.0f} ms = {t_pass / t_count:.2f}x count(*)"
-        )
-        drifted = sorted({u for r in recounts for u in r.drifted})
-        print(
-            f"results rebuild --recount (every unit counted again from the observations): "
-            f"{t_recount * 1000:.0f} ms = {t_recount / t_count:.2f}x count(*); "
-            f"units whose kept sums differed: {len(drifted)}"
-        )
-        print(
-            f"ratio rebuild / count(*): {t_rebuild / t_count:.2f} best to best, "
-            f"{m_rebuild / m_count:.2f} median to median (goal < 3)"
-        )
-        # what the daemon does after every pass, at this size: the ledger first raised
-        # whole (once, like the year's first sync), then after_sync for one touched unit
-        started = time.perf_counter()
-        raised = ledger.raise_items(engine, catalogue, "2022")
-        t_raise = time.perf_counter() - started
-        one = [("2022", sorted(catalogue.units)[0])]
+            def count() -> object:
+                with engine.connect() as conn:
+                    return conn.execute(sa.text("SELECT count(*) FROM pingyi_observation")).scalar()
 
-        def after_one_unit() -> None:
-            with engine.begin() as conn:
-                tallies.mark_stale(conn, one)
-            ledger.after_sync(engine, catalogue, one)
+            count()  # warm the cache for both
+            started = time.perf_counter()
+            # no sums kept yet: the first one counts every unit and writes every result row
+            first = score.rebuild(engine, catalogue, "2022")
+            t_first = time.perf_counter() - started
+            # count(*) and rebuild taken in turns, so a busy moment of the machine weighs on both
+            counts: list[float] = []
+            rebuilds: list[float] = []
+            reports: list[score.RefreshReport] = []
+            for _ in range(args.repeat):
+                counts.append(timed(count))
+                rebuilds.append(
+                    timed(lambda: reports.append(score.rebuild(engine, catalogue, "2022")))
+                )
+            t_count, t_rebuild = min(counts), min(rebuilds)
+            m_count, m_rebuild = statistics.median(counts), statistics.median(rebuilds)
+            recounts: list[score.RefreshReport] = []
+            t_recount = best(
+                lambda: recounts.append(score.rebuild(engine, catalogue, "2022", recount=True)),
+                args.repeat,
+            )
+            touched = [
+                ("2022", unit) for unit in sorted(catalogue.units)[:: len(catalogue.units) // 10]
+            ]
 
-        t_after = best(after_one_unit, args.repeat)
-        print(
-            f"ledger raised whole: {raised.created:,} items in {t_raise:.1f} s; after a pass "
-            f"touching one unit (its sums counted again, results composed, its items "
-            f"raised): {t_after * 1000:.0f} ms"
-        )
-        return 0
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            def after_a_pass() -> None:
+                with engine.begin() as conn:
+                    tallies.mark_stale(conn, touched)
+                score.rebuild(engine, catalogue, "2022")
+
+            t_pass = best(after_a_pass, args.repeat)
+            rep = reports[-1]
+            print(
+                f"SELECT count(*): {t_count * 1000:.0f} ms best, {m_count * 1000:.0f} ms median "
+                f"(of {args.repeat}, taken in turns with the rebuild)"
+            )
+            print(
+                "first rebuild (counts every unit, writes every result row): "
+                f"{t_first * 1000:.0f} ms"
+                f" ({first.units_recounted} units counted)"
+            )
+            print(
+                f"results rebuild: {t_rebuild * 1000:.0f} ms best, "
+                f"{m_rebuild * 1000:.0f} ms median "
+                f"({rep.units_recomputed} units composed, {rep.units_recounted} counted again, "
+                f"{rep.observations:,} counted answers)"
+            )
+            print(
+                f"results rebuild after a pass touched {len(touched)} units (they are counted "
+                f"again): {t_pass * 1000:.0f} ms = {t_pass / t_count:.2f}x count(*)"
+            )
+            drifted = sorted({u for r in recounts for u in r.drifted})
+            print(
+                f"results rebuild --recount (every unit counted again from the observations): "
+                f"{t_recount * 1000:.0f} ms = {t_recount / t_count:.2f}x count(*); "
+                f"units whose kept sums differed: {len(drifted)}"
+            )
+            print(
+                f"ratio rebuild / count(*): {t_rebuild / t_count:.2f} best to best, "
+                f"{m_rebuild / m_count:.2f} median to median (goal < 3)"
+            )
+            # what the daemon does after every pass, at this size: the ledger first raised
+            # whole (once, like the year's first sync), then after_sync for one touched unit
+            started = time.perf_counter()
+            raised = ledger.raise_items(engine, catalogue, "2022")
+            t_raise = time.perf_counter() - started
+            one = [("2022", sorted(catalogue.units)[0])]
+
+            def after_one_unit() -> None:
+                with engine.begin() as conn:
+                    tallies.mark_stale(conn, one)
+                ledger.after_sync(engine, catalogue, one)
+
+            t_after = best(after_one_unit, args.repeat)
+            print(
+                f"ledger raised whole: {raised.created:,} items in {t_raise:.1f} s; after a pass "
+                f"touching one unit (its sums counted again, results composed, its items "
+                f"raised): {t_after * 1000:.0f} ms"
+            )
+            return 0
+        finally:
+            engine.dispose()
 
 
 if __name__ == "__main__":
