@@ -154,9 +154,7 @@ def live(args: argparse.Namespace) -> int:
     """(a) against a real LimeSurvey: the floor, the syncs and pandas, as against the
     double; nothing is added to the site, so (b), (c) and (d) are not run."""
     say = functools.partial(print, flush=True)
-    password = os.environ.get(common.PASSWORD_ENV)
-    if not password:
-        raise SystemExit(f"set {common.PASSWORD_ENV} (and {common.USER_ENV}) in the environment")
+    password = common.password()
     results = _header(args) | {"limesurvey": args.limesurvey, "user": common.user()}
     say(
         f"bench: a real LimeSurvey, survey {common.SURVEY_ID}, {args.n:,} responses, "

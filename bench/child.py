@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import resource
 import sys
 import time
@@ -27,18 +26,11 @@ from typing import Any
 from bench import common
 
 
-def _password() -> str:
-    value = os.environ.get(common.PASSWORD_ENV)
-    if not value:
-        raise SystemExit(f"set {common.PASSWORD_ENV} (the double's password) in the environment")
-    return value
-
-
 def floor(url: str, n: int, window: int) -> dict[str, Any]:
     from sync.limesurvey import LimeSurveyClient
 
     site = common.site(url, window)
-    with LimeSurveyClient(site, common.secret(_password())) as client:
+    with LimeSurveyClient(site, common.secret(common.password())) as client:
         client.login()
         started = time.perf_counter()
         rows = 0
@@ -72,7 +64,7 @@ def sync(url: str, db: str, window: int) -> dict[str, Any]:
     cat = common.catalogue()
     site = common.site(url, window)
     try:
-        with LimeSurveyClient(site, common.secret(_password())) as client:
+        with LimeSurveyClient(site, common.secret(common.password())) as client:
             client.login()
             started = time.perf_counter()
             report = run_pass(engine, client, site, common.binding(), cat, kind="bench")
@@ -108,7 +100,9 @@ def sqlite_own(db: str, window: int) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from sync.pull import WINDOWS_PER_COMMIT
-    from sync.store import SQLITE_ROWS_PER_INSERT
+
+    # the statements' text as the sync makes it
+    from sync.store import SQLITE_ROWS_PER_INSERT, _sqlite_insert
 
     source = str(sa.make_url(db).database)
     target = Path(source).with_name(f"own-{Path(source).name}")
@@ -131,11 +125,10 @@ def sqlite_own(db: str, window: int) -> dict[str, Any]:
         statements: list[tuple[str, tuple[Any, ...]]] = []
         for table, names, rows, keys in tables:
             part = rows[bisect.bisect_left(keys, lo) : bisect.bisect_right(keys, hi)]
-            group = f"({', '.join('?' * len(names))})"
             for start in range(0, len(part), SQLITE_ROWS_PER_INSERT):
                 chunk = part[start : start + SQLITE_ROWS_PER_INSERT]
-                sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
-                statements.append((sql + ", ".join([group] * len(chunk)), tuple(chain(chunk))))
+                sql = _sqlite_insert(table, tuple(names), len(chunk))
+                statements.append((sql, tuple(chain(chunk))))
         transactions.append(statements)
     raw = engine.raw_connection()  # the sync's connection settings (WAL, cache, ...)
     driver: Any = raw.driver_connection
@@ -162,7 +155,7 @@ def pandas(url: str, db: str) -> dict[str, Any]:
 
     engine = sa.create_engine(db)
     try:
-        with citric.Client(url, common.user(), _password()) as client:
+        with citric.Client(url, common.user(), common.password()) as client:
             started = time.perf_counter()
             raw = client.export_responses(common.SURVEY_ID, file_format="json")
             frame = pd.DataFrame(json.loads(raw)["responses"])

@@ -166,6 +166,17 @@ def double_with(cat: Catalogue, n: int, password: str) -> PacedDouble:
     return double
 
 
+def password() -> str:
+    """The RC2 password the benches log in with, from the environment only (never the
+    command line): the double's (set by the parent for its children) or a live site's."""
+    value = os.environ.get(PASSWORD_ENV)
+    if not value:
+        raise SystemExit(
+            f"set {PASSWORD_ENV} (and, for a live site, {USER_ENV}) in the environment"
+        )
+    return value
+
+
 def user() -> str:
     """The RC2 user the children log in as: the double's, or a live site's."""
     return os.environ.get(USER_ENV) or USER

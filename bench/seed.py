@@ -18,7 +18,6 @@ Only for a LimeSurvey kept for measuring: the INSERTs write LimeSurvey's own tab
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -94,10 +93,7 @@ def main(argv: list[str]) -> int:
         parser.error("sql needs --url")
     from sync.limesurvey import LimeSurveyClient
 
-    password = os.environ.get(common.PASSWORD_ENV)
-    if not password:
-        raise SystemExit(f"set {common.PASSWORD_ENV} (and {common.USER_ENV}) in the environment")
-    with LimeSurveyClient(common.site(args.url), common.secret(password)) as client:
+    with LimeSurveyClient(common.site(args.url), common.secret(common.password())) as client:
         questions = client.rpc("list_questions", args.sid)
     columns = columns_by_code(questions, args.sid)
     sys.stdout.write("SET NAMES utf8mb4;\n")

@@ -265,9 +265,17 @@ def export_document(result: object, *, survey_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-def parse_export(result: object, *, zone: ZoneInfo, survey_id: int) -> list[ExportRow]:
-    """The base64 result of ``export_responses`` (JSON document) -> rows, by id."""
-    return parse_rows(export_document(result, survey_id=survey_id), zone=zone, survey_id=survey_id)
+def parse_export(
+    result: object,
+    *,
+    zone: ZoneInfo,
+    survey_id: int,
+    unreadable: list[tuple[int, InputError]] | None = None,
+) -> list[ExportRow]:
+    """The base64 result of ``export_responses`` (JSON document) -> rows, by id (a row
+    that cannot be read: see ``parse_rows``)."""
+    document = export_document(result, survey_id=survey_id)
+    return parse_rows(document, zone=zone, survey_id=survey_id, unreadable=unreadable)
 
 
 def parse_rows(

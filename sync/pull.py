@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sync import store
 from sync.errors import InputError, PingyiError
-from sync.limesurvey import export_document, parse_rows, read_spans
+from sync.limesurvey import parse_export, read_spans
 from sync.map import Mapped, Rejected, map_row
 
 if TYPE_CHECKING:
@@ -324,8 +324,11 @@ def _read(
     row that does not map (``unreadable_row``): a bad row never stops the others."""
     sid = binding.survey_id
     unreadable: list[tuple[int, InputError]] = []
-    document = [] if result is None else export_document(result, survey_id=sid)
-    rows = parse_rows(document, zone=zone, survey_id=sid, unreadable=unreadable)
+    rows = (
+        []
+        if result is None
+        else parse_export(result, zone=zone, survey_id=sid, unreadable=unreadable)
+    )
     if asked is not None:
         rows = [row for row in rows if row.response_id in asked]
         unreadable = [(rid, exc) for rid, exc in unreadable if rid in asked]

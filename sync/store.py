@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sync import tallies
 from sync.db import engine_schema as database_schema
+from sync.db import qualified_table
 from sync.errors import ConfigError, PingyiError, TransientError
 from sync.map import Mapped, ObservationRecord, Rejected
 from sync.models import (
@@ -422,6 +423,16 @@ def _stamped(model: Any) -> bool:
     return "created_at" in model.__table__.c
 
 
+def _with_stamps(
+    model: Any, columns: Sequence[str], rows: list[tuple[Any, ...]], stamp: Any
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """``columns`` and ``rows`` with ``created_at``/``updated_at`` (the window's one
+    ``stamp``, in the form the path binds it) where ``model`` has them."""
+    if not _stamped(model):
+        return tuple(columns), rows
+    return (*columns, "created_at", "updated_at"), [(*row, stamp, stamp) for row in rows]
+
+
 def _stamp_text(now: datetime) -> str:
     """The window's timestamp as naive-UTC text, the form every backend reads as a
     timestamp and SQLite stores as is."""
@@ -452,12 +463,8 @@ def _copy(conn: Connection, model: Any, columns: Sequence[str]) -> Iterator[Any]
     a driver error is raised as SQLAlchemy raises its own statements' errors, so
     ``call`` tells a refused code (IntegrityError) from a server that went away
     (invalidated, retried)."""
-    preparer = conn.dialect.identifier_preparer
-    table = preparer.quote(model.__tablename__)
-    schema = database_schema(conn)
-    if schema is not None:
-        table = f"{preparer.quote_schema(schema)}.{table}"
-    names = ", ".join(preparer.quote(c) for c in columns)
+    table = qualified_table(conn, model.__tablename__)
+    names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
     statement = f"COPY {table} ({names}) FROM STDIN"
     driver: Any = conn.connection.driver_connection  # psycopg.Connection, in our transaction
     dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
@@ -528,10 +535,8 @@ def _copy_rows(
     made an executemany of a million observations the slowest part of a PostgreSQL sync.
     ``created_at``/``updated_at``, where the table has them, take the window's one
     timestamp."""
-    if _stamped(model):
-        stamp = now.astimezone(UTC).replace(tzinfo=None)
-        columns = (*columns, "created_at", "updated_at")
-        rows = [(*row, stamp, stamp) for row in rows]
+    stamp = now.astimezone(UTC).replace(tzinfo=None)
+    columns, rows = _with_stamps(model, columns, rows, stamp)
     with _copy(conn, model, columns) as copy:
         for row in rows:
             copy.write_row(row)
@@ -605,11 +610,7 @@ def _sqlite_rows(
     literal (with a new literal per window the cache kept 128 big statements: 30 MB)."""
     preparer = conn.dialect.identifier_preparer
     table = preparer.quote(model.__tablename__)
-    names = tuple(preparer.quote(c) for c in columns)
-    if _stamped(model):
-        stamp = _stamp_text(now)
-        names = (*names, "created_at", "updated_at")
-        rows = [(*row, stamp, stamp) for row in rows]
+    names, rows = _with_stamps(model, [preparer.quote(c) for c in columns], rows, _stamp_text(now))
     driver: Any = conn.connection.driver_connection  # sqlite3.Connection
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)
     per = max(1, min(SQLITE_ROWS_PER_INSERT, limit))
