@@ -108,6 +108,40 @@ final class WebhookSenderTest extends TestCase
         $this->assertSame('warning', $this->logged[0][0]);
     }
 
+    /**
+     * PHP runs shutdown functions before it flushes its output buffers: without fastcgi_finish_request
+     * (mod_php, the CLI server) the end of the respondent's page would wait for the webhook. The
+     * daemon here accepts and never answers; the whole page must arrive while the webhook waits.
+     */
+    public function testThePageReachesTheRespondentBeforeTheWebhookIsAnswered(): void
+    {
+        $daemon = stream_socket_server('tcp://127.0.0.1:0');
+        $this->assertNotFalse($daemon);
+        $server = new PhpServer(__DIR__ . '/server/page_router.php', ['PINGYI_DAEMON' => 'http://' . stream_socket_get_name($daemon, false)]);
+        try {
+            $page = fsockopen('127.0.0.1', $server->port);
+            $this->assertNotFalse($page);
+            stream_set_timeout($page, 10);  // the webhook's own timeout is 30 s
+            fwrite($page, "GET /index.php/111111 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            $got = '';
+            while (strpos($got, '</html>') === false && !feof($page) && !stream_get_meta_data($page)['timed_out']) {
+                $got .= (string) fread($page, 8192);
+            }
+            $this->assertStringContainsString('<p>谢谢您的参与 👍</p>', $got);
+            $this->assertStringContainsString('</html>', $got, 'the end of the page waited for the webhook');
+            // and the webhook was sent all the same, after the page: it is waiting for us
+            $conn = stream_socket_accept($daemon, 10);
+            $this->assertNotFalse($conn);
+            $this->assertStringStartsWith('POST /webhook HTTP/1.', (string) fgets($conn));
+            fwrite($conn, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            fclose($conn);
+            fclose($page);
+        } finally {
+            $server->stop();
+            fclose($daemon);
+        }
+    }
+
     public function testAnInvalidUrlDoesNotThrow(): void
     {
         $this->assertFalse($this->sender('not a url')->send(1, '1'));

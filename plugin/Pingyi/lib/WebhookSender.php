@@ -7,7 +7,7 @@ namespace Pingyi;
 /**
  * Tells the daemon that a response was completed, so it syncs that survey now instead of
  * at its next poll. The respondent must never wait for or see this: the request goes out
- * after the page has been handed back (fastcgi_finish_request where PHP-FPM offers it),
+ * after the page has been handed back (handPageBack),
  * with 2 s timeouts, and a failure is only logged: the daemon's polling picks the
  * response up anyway. Only ids travel: no answers, no token.
  */
@@ -99,18 +99,38 @@ final class WebhookSender
     }
 
     /**
-     * Sends once the respondent's page is out: at shutdown, after fastcgi_finish_request()
-     * when the SAPI has it (PHP-FPM). Under mod_php the page is already rendered by then
-     * but the connection may stay open up to the timeout.
+     * Sends once the respondent's page is out: at shutdown, after the page has been handed
+     * back (see handPageBack).
      */
     public function sendAfterResponse(int $surveyId, string $responseId): void
     {
         register_shutdown_function(function () use ($surveyId, $responseId): void {
             ignore_user_abort(true);
-            if (function_exists('fastcgi_finish_request')) {
-                fastcgi_finish_request();
-            }
+            self::handPageBack();
             $this->send($surveyId, $responseId);
         });
+    }
+
+    /**
+     * PHP runs shutdown functions before it flushes its output buffers, so without this the
+     * end of the page (under mod_php, php.ini's output_buffering: 4 KB on Debian) would wait
+     * for the webhook, up to its timeouts when the daemon hangs. PHP-FPM and LiteSpeed end
+     * the request outright. Elsewhere (mod_php, the CLI server) the buffers go to the
+     * respondent now; the connection itself stays open until the webhook returns.
+     */
+    private static function handPageBack(): void
+    {
+        if (function_exists('fastcgi_finish_request')) {
+            fastcgi_finish_request();
+            return;
+        }
+        if (function_exists('litespeed_finish_request')) {
+            litespeed_finish_request();
+            return;
+        }
+        while (ob_get_level() > 0 && @ob_end_flush()) {
+            // a buffer that cannot be removed stops the loop; PHP flushes it at the end
+        }
+        flush();
     }
 }
