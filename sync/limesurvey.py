@@ -74,7 +74,9 @@ PRIVATE_COLUMNS = frozenset({"ipaddr", "refurl", "email", "firstname", "lastname
 _NOT_ANSWERS = META_COLUMNS | PRIVATE_COLUMNS
 #: ``submitdate`` of a completed response in a survey with ``datestamp=N``.
 TIME_UNKNOWN = "1980-01-01 00:00:00"
-_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: what LimeSurvey writes; the fraction where a client gave one and the database kept it
+#: (PostgreSQL's timestamp does, MariaDB's datetime drops it)
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
 
 #: Statuses that mean "nothing here", not a failure, per method.
 _EMPTY_STATUSES: dict[str, tuple[str, ...]] = {
@@ -183,15 +185,17 @@ def parse_site_time(text: object, zone: ZoneInfo, where: Location, column: str) 
             pass
         else:
             return local.replace(tzinfo=zone).astimezone(UTC)
-    try:
-        local = datetime.strptime(str(text), _DATE_FORMAT)
-    except ValueError:
-        raise InputError(
-            where,
-            f"column {column}: {text!r} is not a LimeSurvey date",
-            "expected YYYY-MM-DD HH:MM:SS; check the survey's export",
-        ) from None
-    return local.replace(tzinfo=zone).astimezone(UTC)
+    for form in _DATE_FORMATS:
+        try:
+            local = datetime.strptime(str(text), form)
+        except ValueError:
+            continue
+        return local.replace(tzinfo=zone).astimezone(UTC)
+    raise InputError(
+        where,
+        f"column {column}: {text!r} is not a LimeSurvey date",
+        "expected YYYY-MM-DD HH:MM:SS; check the survey's export",
+    )
 
 
 def _answer(value: object) -> str | None:

@@ -141,6 +141,17 @@ def test_site_zone_is_used() -> None:
     assert shanghai.started_at == datetime(2024, 3, 1, 2, 5, tzinfo=UTC)
 
 
+def test_a_date_with_a_fraction_of_a_second_is_read() -> None:
+    # LimeSurvey on PostgreSQL keeps the microseconds a client's add_response gave
+    row = parse_row(
+        {"id": 9, "submitdate": "2024-03-01 10:15:30.123456", "startdate": "2024-03-01 10:15:00.5"},
+        zone=SHANGHAI,
+        survey_id=5,
+    )
+    assert row.submitted_at == datetime(2024, 3, 1, 2, 15, 30, 123456, tzinfo=UTC)
+    assert row.started_at == datetime(2024, 3, 1, 2, 15, 0, 500000, tzinfo=UTC)
+
+
 def test_bad_date_names_survey_and_response() -> None:
     with pytest.raises(InputError, match=r"survey 5 response 9.*submitdate"):
         parse_row({"id": 9, "submitdate": "01/03/2024"}, zone=SHANGHAI, survey_id=5)
