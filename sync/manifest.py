@@ -113,6 +113,15 @@ def fetch_manifest(
     if not signed and _looks_like_html(body):
         # LimeSurvey's own pages (home page, login, error page) are HTML, never signed
         raise PluginUrlError(wrong_url_message(plugin_url, status))
+    if not signed and not body.strip():
+        # LimeSurvey 6.2.1 answers its plugin route with an empty page when no active
+        # plugin of that name is there (seen on the real site with the plugin not installed)
+        raise PluginUrlError(
+            f"plugin_url {_shown(plugin_url)} answered with an empty page (HTTP {status}, not "
+            "signed): LimeSurvey has no active plugin of that name. Check that the Pingyi "
+            "plugin is installed and active (Configuration > Plugins) and that plugin_url "
+            "names it"
+        )
     if status == 503 and b"plugin not configured" in body:
         raise PermanentError(
             f"plugin manifest of survey {survey_id}: the Pingyi plugin has no shared secret "
@@ -169,6 +178,13 @@ def _looks_like_html(body: bytes) -> bool:
     return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
+def _shown(plugin_url: str) -> str:
+    """``plugin_url`` as a message may show it: never a user:password@ part."""
+    parts = urlsplit(plugin_url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
 def wrong_url_message(plugin_url: str, status: int) -> str:
     """What to tell the admin when ``plugin_url`` answers with a web page: the URL form
     to use instead (the path form on the usual ``urlFormat=path`` site)."""
@@ -179,7 +195,7 @@ def wrong_url_message(plugin_url: str, status: int) -> str:
     if index is None and "/index.php" in parts.path:
         index = parts.path[: parts.path.index("/index.php") + len("/index.php")]
     base = urlunsplit((parts.scheme, netloc, index or "/index.php", "", ""))
-    shown = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    shown = _shown(plugin_url)
     path_form = base + PATH_FORM
     get_form = f"{base}?{GET_FORM}"
     if query.get("r", "").startswith("plugins/"):

@@ -85,6 +85,8 @@ class Plugin:
     #: a LimeSurvey with urlFormat=path: the r= form shows the home page
     path_site: bool = True
     unsigned: bool = False
+    #: False: LimeSurvey has no active plugin of that name (its route answers empty)
+    installed: bool = True
 
     def count(self, sid: int) -> int:
         return self.asked.count(sid)
@@ -103,6 +105,9 @@ def _handler(plugin: Plugin) -> type[BaseHTTPRequestHandler]:
                 return
             if parts.path != PATH_FORM and query.get("r") != "plugins/unsecure":
                 self._send(404, b"<html>Page not found</html>", "text/html", signed=False)
+                return
+            if not plugin.installed:
+                self._send(200, b"", "text/html; charset=UTF-8", signed=False)
                 return
             sid = int(query.get("sid", "0"))
             plugin.asked.append(sid)
@@ -430,6 +435,17 @@ def test_a_page_that_is_not_the_plugin_suggests_both_forms(plugin: Plugin) -> No
     assert "installed and active" in message
     assert f'"{plugin.url}{GET_FORM}"' in message
     assert f'"{plugin.url}{PATH_FORM}"' in message
+
+
+def test_a_plugin_not_installed_is_named(plugin: Plugin) -> None:
+    plugin.installed = False
+    with pytest.raises(PluginUrlError) as info:
+        fetch_manifest(plugin.url.replace("//", "//admin:pw@") + PATH_FORM, 333333, SECRET)
+    message = str(info.value)
+    assert "empty page (HTTP 200, not signed)" in message
+    assert "installed and active" in message
+    assert f"plugin_url {plugin.url}{PATH_FORM} " in message
+    assert "pw" not in message
 
 
 def test_the_get_form_works_on_a_get_site(plugin: Plugin) -> None:
