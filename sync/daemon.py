@@ -28,7 +28,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -71,6 +71,7 @@ class PassFunction(Protocol):
         stop: threading.Event | None = ...,
         token_key: bytes | None = ...,
         pending_max_age_days: float = ...,
+        hinted: Collection[int] = ...,
     ) -> PassReport: ...
 
 
@@ -119,6 +120,10 @@ class MemoryGate:
             self._refused.pop(site.name, None)
 
 
+#: response ids kept per survey from webhooks between two passes
+MAX_HINTS = 1000
+
+
 class Schedule:
     """When each survey is next due. Thread-safe; one condition for all workers."""
 
@@ -142,6 +147,8 @@ class Schedule:
         self._why: dict[SurveyKey, str] = dict.fromkeys(self._due, "poll")
         self._running: set[SurveyKey] = set()
         self._again: set[SurveyKey] = set()
+        # response ids named by completion webhooks since the survey's last pass
+        self._hints: dict[SurveyKey, set[int]] = {}
         self._closed = False
 
     def _spread(self) -> float:
@@ -151,11 +158,16 @@ class Schedule:
     def keys(self) -> list[SurveyKey]:
         return list(self._due)
 
-    def wake(self, key: SurveyKey, why: str = "webhook") -> None:
-        """Make ``key`` due now; during its pass, queue exactly one more pass."""
+    def wake(self, key: SurveyKey, why: str = "webhook", response_id: int | None = None) -> None:
+        """Make ``key`` due now; during its pass, queue exactly one more pass. A webhook's
+        ``response_id`` is kept for the next pass (``hints``)."""
         with self._cond:
             if key not in self._due:
                 return
+            if response_id is not None:
+                named = self._hints.setdefault(key, set())
+                if len(named) < MAX_HINTS:  # beyond: the pass's own listing finds them
+                    named.add(response_id)
             if key in self._running:
                 self._again.add(key)
             else:
@@ -182,6 +194,11 @@ class Schedule:
                 else:
                     self._cond.wait(5.0)
             return None
+
+    def hints(self, key: SurveyKey) -> frozenset[int]:
+        """The response ids webhooks named for ``key`` since the last call (then forgotten)."""
+        with self._cond:
+            return frozenset(self._hints.pop(key, ()))
 
     def done(self, key: SurveyKey) -> None:
         with self._cond:
@@ -379,6 +396,7 @@ class Daemon:
                     stop=self.stop_event,
                     token_key=self.token_key,
                     pending_max_age_days=self.pending_max_age_days,
+                    hinted=self.schedule.hints(key),
                 )
             except LoginRefused as exc:
                 self._drop_client(site_name)
@@ -546,8 +564,10 @@ class Daemon:
             for key in self.jobs
             if key[1] == event.survey_id and (event.site is None or key[0] == event.site)
         ]
+        rid = event.response_id  # LimeSurvey's ids are integers; anything else names none
+        named = int(rid) if rid.isascii() and rid.isdigit() and len(rid) <= 18 else None
         for key in keys:
-            self.schedule.wake(key, "webhook")
+            self.schedule.wake(key, "webhook", named)
         return bool(keys)
 
     def health(self) -> tuple[bool, dict[str, Any]]:

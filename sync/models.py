@@ -361,6 +361,11 @@ class SyncCursor(Timestamped, Base):
     last_error: Mapped[LongText | None]
     last_error_kind: Mapped[Code | None]
     last_error_at: Mapped[dt.datetime | None]
+    #: completed responses LimeSurvey counted beyond what the records account for at the
+    #: end of the last pass, with none above the high water (None: none missing)
+    shortfall: Mapped[int | None]
+    #: when a pass last listed the completed ids below the high water (``sync.pull``)
+    probed_at: Mapped[dt.datetime | None]
 
 
 class SyncPending(Timestamped, Base):

@@ -17,6 +17,14 @@ ids seen incomplete (``pending``). A pass:
    responses is compared with what the records hold; only when they differ is one probe
    made (ids only, above ``high_water``) to jump a gap of deleted ids. An idle pass is
    therefore two RC2 calls, and a gap never makes a pass loop.
+   If LimeSurvey still counts more completed responses than the records account for and
+   none is above the high water, some were given ids below it after it was passed
+   (LimeSurvey on PostgreSQL: a response added with an explicit id does not move the
+   table's sequence), or a pending id expired before its response was completed. The
+   completed ids below the high water are then listed (ids-only exports) and the missing
+   ones read: at most every ``PROBE_INTERVAL`` per survey, since a response completed
+   during the pass looks the same until the next pass re-reads the pending ids. Ids
+   that completion webhooks named are looked up first, at no such wait.
 
 Each window (up to ``WINDOWS_PER_COMMIT`` consecutive ones while catching up) is written in
 one transaction together with the cursor (``sync.store``), so a crash between transactions
@@ -31,7 +39,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -104,6 +112,16 @@ def end_decision(summary_completed: int, known_completed: int) -> bool:
     return summary_completed == known_completed
 
 
+#: the least time between two listings of a survey's completed ids below the high water
+#: (step 3): each costs an ids-only export per ``limesurvey.PROBE_SPAN`` ids
+PROBE_INTERVAL = timedelta(minutes=15)
+
+
+def probe_due(probed_at: datetime | None, now: datetime, force: bool) -> bool:
+    """Is it time to list the completed ids below the high water again?"""
+    return force or probed_at is None or now - probed_at >= PROBE_INTERVAL
+
+
 # -- the pass ---------------------------------------------------------------------------
 
 
@@ -121,6 +139,12 @@ class PassReport(store.WindowResult):
     stopped: bool = False
     dry_run: bool = False
     full: bool = False
+    #: completed responses LimeSurvey counted beyond the records at the end (None: the
+    #: pass did not compare, e.g. an id range)
+    shortfall: int | None = None
+    #: the completed ids below the high water were listed; how many of them were missing
+    probed: bool = False
+    found_below: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "touched"}
@@ -380,12 +404,17 @@ def run_pass(
     token_key: bytes | None = None,
     pending_max_age_days: float = 30.0,
     now: Callable[[], datetime] | None = None,
+    probe: bool = False,
+    hinted: Collection[int] = (),
 ) -> PassReport:
     """One pass over one survey (see the module doc). Returns what it did (or, with
     ``dry_run``, what it would do: nothing is written, the audit row included).
 
     ``ids``: re-read just these ids (``quarantine retry``): ids no longer in LimeSurvey
-    are resolved/marked deleted, the cursor does not move."""
+    are resolved/marked deleted, the cursor does not move. ``probe``: list the completed
+    ids below the high water on a shortfall even if ``PROBE_INTERVAL`` has not passed
+    (``pingyi resync``). ``hinted``: response ids that completion webhooks named since the
+    last pass, looked up first on a shortfall (the daemon)."""
     from sync.db import utcnow
 
     clock = now or utcnow
@@ -443,6 +472,54 @@ def run_pass(
                     result, binding, catalogue, token_key, zone=client.site.zone, asked=set(asked)
                 ),
             )
+
+    def read_missing(missing: Sequence[int], high_water: int) -> None:
+        """Completed responses below the high water that the records lack, read like
+        pending ones."""
+        nonlocal cursor
+        if not missing:
+            return
+        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        log.warning(
+            "survey %s: %d completed responses below the high water %d were not in the "
+            "records (ids %s): LimeSurvey gave them ids below responses already read (on "
+            "PostgreSQL an explicit id does not move the id sequence) or they were completed "
+            "after their pending id expired; reading them now",
+            sid,
+            len(missing),
+            high_water,
+            shown,
+        )
+        report.found_below += len(missing)
+        for _asked, read in reread(missing):
+            write(read)
+            cursor = cursor.seen(read.complete, read.incomplete)
+
+    def find_below(completed_in_limesurvey: int, high_water: int) -> int:
+        """Step 3 on a shortfall with nothing above the high water: first the ids that
+        completion webhooks named (``hinted``), then, when due, a listing of every
+        completed id below the high water. Returns the records' count afterwards."""
+        named = sorted({i for i in hinted if i <= high_water})
+        if named:
+            read_missing(_db_retry(lambda: store.unaccounted(engine, key, named)), high_water)
+        known = _db_retry(lambda: store.known_completed(engine, key))
+        if completed_in_limesurvey <= known or not probe_due(state.probed_at, clock(), probe):
+            return known
+        report.probed = True
+        listed = client.completed_ids(sid, 1, high_water)
+        missing = _db_retry(lambda: store.unaccounted(engine, key, listed))
+        if not missing:
+            log.warning(
+                "survey %s: LimeSurvey counts %d completed responses, more than the records "
+                "account for, but every completed id up to %d is in the records; "
+                "`pingyi resync --full` compares them response by response",
+                sid,
+                completed_in_limesurvey,
+                high_water,
+            )
+            return known
+        read_missing(missing, high_water)
+        return _db_retry(lambda: store.known_completed(engine, key))
 
     try:
         if ids is not None:
@@ -505,6 +582,7 @@ def run_pass(
             # 3. the end? summary count against what the records hold; probe on a difference
             summary = client.summary(sid)
             known = _db_retry(lambda: store.known_completed(engine, key))
+            report.shortfall = max(0, summary.completed - known)
             if end_decision(summary.completed, known):
                 break
             above = client.ids_above(sid, cursor.high_water)
@@ -517,6 +595,11 @@ def run_pass(
                         summary.completed,
                         known,
                     )
+                elif not (full or dry_run):
+                    # (a full pass has just read every id; a dry one stored nothing, so
+                    # the records' count says nothing about what it read)
+                    known = find_below(summary.completed, cursor.high_water)
+                    report.shortfall = max(0, summary.completed - known)
                 break
             spans = windows(above[0], site.window)
             reach = 0

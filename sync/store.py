@@ -87,6 +87,8 @@ class State:
     high_water: int = 0
     #: pending response id -> first seen
     pending: dict[int, datetime] = field(default_factory=dict)
+    #: when a pass last listed the completed ids below the high water
+    probed_at: datetime | None = None
 
 
 @dataclass
@@ -186,15 +188,16 @@ def _survey(model: Any, key: SurveyKey) -> sa.ColumnElement[bool]:
 
 def load_state(engine: Engine, key: SurveyKey) -> State:
     with engine.connect() as conn:
-        hw = conn.execute(
-            sa.select(SyncCursor.high_water).where(_survey(SyncCursor, key))
-        ).scalar_one_or_none()
+        cursor = conn.execute(
+            sa.select(SyncCursor.high_water, SyncCursor.probed_at).where(_survey(SyncCursor, key))
+        ).one_or_none()
         pending = conn.execute(
             sa.select(SyncPending.response_id, SyncPending.first_seen_at).where(
                 _survey(SyncPending, key)
             )
         ).all()
-    return State(hw or 0, {int(rid): seen for rid, seen in pending})
+    hw, probed_at = cursor if cursor is not None else (0, None)
+    return State(hw or 0, {int(rid): seen for rid, seen in pending}, probed_at)
 
 
 def known_completed(engine: Engine, key: SurveyKey) -> int:
@@ -212,6 +215,25 @@ def known_completed(engine: Engine, key: SurveyKey) -> int:
     )
     with engine.connect() as conn:
         return int(conn.execute(live).scalar_one()) + int(conn.execute(held).scalar_one())
+
+
+def unaccounted(engine: Engine, key: SurveyKey, completed: Sequence[int]) -> list[int]:
+    """Of ``completed`` (ids LimeSurvey holds as completed), those the records neither
+    store (live) nor hold in open quarantine: what ``known_completed`` misses."""
+    if not completed:
+        return []
+    lo, hi = min(completed), max(completed)
+    live = sa.select(Response.response_id).where(
+        _survey(Response, key), Response.deleted_at.is_(None), Response.response_id.between(lo, hi)
+    )
+    held = sa.select(Quarantine.response_id).where(
+        _survey(Quarantine, key),
+        Quarantine.resolved_at.is_(None),
+        Quarantine.response_id.between(lo, hi),
+    )
+    with engine.connect() as conn:
+        known = set(conn.execute(live).scalars()) | set(conn.execute(held).scalars())
+    return [rid for rid in completed if rid not in known]
 
 
 # -- the window -------------------------------------------------------------------------
@@ -922,6 +944,10 @@ def finish_run(
             row["last_success_at"] = now
             if report.full:
                 row["last_full_at"] = now
+            if report.shortfall is not None:
+                row["shortfall"] = report.shortfall or None
+            if report.probed:
+                row["probed_at"] = now
         else:
             row.update(last_error=message, last_error_kind=kind, last_error_at=now)
         columns = [k for k in row if k not in ("site", "survey_id")]

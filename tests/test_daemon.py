@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,6 +87,19 @@ def test_schedule_coalesces_a_burst_into_one_more_pass() -> None:
     assert sched.take(lambda k: True) is None
 
 
+def test_schedule_keeps_the_ids_webhooks_name_for_the_next_pass() -> None:
+    sched = Schedule([("a", 1), ("a", 2)], interval=60, jitter=0, clock=FakeClock())
+    assert sched.take(lambda k: k[1] == 1) is not None
+    sched.wake(("a", 1), "webhook", 7)  # during the pass
+    sched.wake(("a", 1), "webhook", 8)
+    sched.wake(("a", 2), "webhook", 9)
+    sched.wake(("a", 3), "webhook", 10)  # not a survey of this daemon
+    assert sched.hints(("a", 1)) == {7, 8}
+    assert sched.hints(("a", 1)) == frozenset()  # handed over once
+    assert sched.hints(("a", 2)) == {9}
+    assert sched.hints(("a", 3)) == frozenset()
+
+
 def test_schedule_jitter_spreads_within_bounds() -> None:
     import random
 
@@ -115,6 +128,8 @@ class StandInPass:
     delay: float = 0.0
     windows: int = 1
     calls: list[tuple[str, int, str]] = field(default_factory=list)
+    #: the ``hinted`` ids each call was given
+    hinted: list[frozenset[int]] = field(default_factory=list)
     running: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
     max_running: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -132,10 +147,12 @@ class StandInPass:
         stop: threading.Event | None = None,
         token_key: bytes | None = None,
         pending_max_age_days: float = 30.0,
+        hinted: Collection[int] = (),
     ) -> PassReport:
         key = (site.name, binding.survey_id)
         with self.mutex:
             self.calls.append((site.name, binding.survey_id, kind))
+            self.hinted.append(frozenset(hinted))
             self.running[key] += 1
             self.max_running[key] = max(self.max_running[key], self.running[key])
         self.arrived.set()
@@ -271,6 +288,8 @@ def test_webhook_triggers_a_pass_quickly(sqlite_engine: Engine) -> None:
     finally:
         daemon.stop()
     assert fake.count("district", 111) == 2  # polling interval is an hour: no extra pass
+    # the webhook's response id went to its pass (to be looked up if below the high water)
+    assert fake.hinted == [frozenset(), frozenset({1})]
 
 
 def test_a_failing_survey_does_not_stop_the_others(sqlite_engine: Engine) -> None:

@@ -22,7 +22,16 @@ from sync.catalogue import Catalogue
 from sync.config import SiteConfig
 from sync.limesurvey import LimeSurveyClient, read_spans
 from sync.models import Observation, Quarantine, Response, SyncRun
-from sync.pull import Cursor, PassReport, _Prefetch, _Read, end_decision, run_pass, windows
+from sync.pull import (
+    PROBE_INTERVAL,
+    Cursor,
+    PassReport,
+    _Prefetch,
+    _Read,
+    end_decision,
+    run_pass,
+    windows,
+)
 from sync.testing.double import LimeSurveyDouble
 from tests.syncdata import (
     double_row,
@@ -338,6 +347,74 @@ def test_deleted_tail_does_not_loop(rig: Rig) -> None:
     report = rig.run()  # LimeSurvey has fewer than we hold: one probe, then stop
     assert report.rc2_calls <= 3
     assert report.inserted == 0
+
+
+def test_completed_responses_given_ids_below_the_high_water_are_found(
+    any_rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    # LimeSurvey on PostgreSQL: a response added with an explicit id (50) does not move the
+    # id sequence, so the next responses get ids 4 and 5, below the high water
+    rig = any_rig
+    rig.load([1, 2, 3, 50])
+    assert rig.run().high_water == 50
+    rig.load([4, 5])
+    rig.load([6], completed=False)
+    with caplog.at_level("WARNING", logger="sync.pull"):
+        report = rig.run()
+    assert stored(rig.engine) == [1, 2, 3, 4, 5, 50]
+    assert (report.found_below, report.inserted, report.shortfall) == (2, 2, 0)
+    assert "2 completed responses below the high water 50" in caplog.text
+    assert "ids 4, 5" in caplog.text
+    # the incomplete one is not looked for: it is no shortfall (a completed count)
+    assert store.load_state(rig.engine, KEY).pending == {}
+    # and with nothing missing any more, an idle pass is two calls again
+    assert rig.run().rc2_calls <= 2
+
+
+def test_an_id_a_webhook_named_is_read_at_once_below_the_high_water(rig: Rig) -> None:
+    start = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
+    rig.load([1, 2, 3, 50])
+    rig.run(now=lambda: start)
+    rig.load([4])
+    assert rig.run(now=lambda: start).found_below == 1  # the listing: now not due for a while
+    rig.load([5, 6])
+    before = len(rig.double.calls)
+    # the daemon's pass after the webhook of response 5 (6 had none: it waits for the listing)
+    report = rig.run(now=lambda: start, hinted={5, 3, 77})
+    assert (report.found_below, report.probed, report.shortfall) == (1, False, 1)
+    assert stored(rig.engine) == [1, 2, 3, 4, 5, 50]
+    # windows, summary, ids above, one export of the named id: no listing of the survey
+    assert rig.double.calls[before:].count("export_responses") == 3
+
+
+def test_the_listing_below_the_high_water_waits_its_interval_unless_asked(rig: Rig) -> None:
+    from sync.cli.status import collect
+    from sync.config import Config
+
+    start = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
+    rig.load([1, 2, 3, 50])
+    rig.run(now=lambda: start)
+    rig.load([4])
+    assert rig.run(now=lambda: start).found_below == 1
+    # a second one within PROBE_INTERVAL waits: it could be a completion racing the pass
+    rig.load([5])
+    five_minutes = start + dt.timedelta(minutes=5)
+    report = rig.run(now=lambda: five_minutes)
+    assert (report.probed, report.found_below, report.shortfall) == (False, 0, 1)
+    assert stored(rig.engine) == [1, 2, 3, 4, 50]
+    [survey] = collect(rig.engine, Config(), now=five_minutes)["surveys"]
+    assert survey["shortfall"] == 1
+    # `pingyi resync` asks for it at once
+    report = rig.run(now=lambda: five_minutes, probe=True)
+    assert (report.found_below, report.shortfall) == (1, 0)
+    assert stored(rig.engine) == [1, 2, 3, 4, 5, 50]
+    [survey] = collect(rig.engine, Config(), now=five_minutes)["surveys"]
+    assert survey["shortfall"] == 0
+    # and the daemon's own passes look again once the interval since the last look has passed
+    rig.load([6])
+    almost = five_minutes + PROBE_INTERVAL - dt.timedelta(seconds=1)
+    assert rig.run(now=lambda: almost).found_below == 0
+    assert rig.run(now=lambda: five_minutes + PROBE_INTERVAL).found_below == 1
 
 
 def test_idle_pass_is_at_most_two_calls(any_rig: Rig) -> None:

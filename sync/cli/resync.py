@@ -80,6 +80,16 @@ def summary_line(site: str, sid: int, report: PassReport) -> str:
         f"{report.unchanged}, pending {report.pending}, high water {report.high_water}, "
         f"{report.fetched} read in {report.duration_s:.1f} s ({report.rc2_calls} RC2 calls)"
         + (" [stopped]" if report.stopped else "")
+        + (
+            f"; {report.found_below} completed below the high water were missing, read now"
+            if report.found_below
+            else ""
+        )
+        + (
+            f"; LimeSurvey still counts {report.shortfall} completed more than the records"
+            if report.shortfall
+            else ""
+        )
     )
 
 
@@ -170,6 +180,8 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
                         progress=progress,
                         token_key=sites.token_key(config, binding),
                         pending_max_age_days=config.daemon.pending_max_age_days,
+                        # IT staff asked: look below the high water now if counts differ
+                        probe=True,
                     )
             except PingyiError as exc:
                 failed += 1

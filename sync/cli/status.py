@@ -1,6 +1,7 @@
 """``pingyi status``: where each survey's sync stands, from the records database only
 (no LimeSurvey call, no secret): high water, pending ids, time since the last success,
-the last error and its kind, open quarantine entries, and each site's login state."""
+the last error and its kind, open quarantine entries, completed responses LimeSurvey
+counted that the records lack, and each site's login state."""
 
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
                 "last_error_kind": cur.last_error_kind if cur is not None else None,
                 "last_error_at": _iso(cur.last_error_at) if cur is not None else None,
                 "quarantined": held.get((site, sid), 0),
+                "shortfall": (cur.shortfall or 0) if cur is not None else 0,
             }
         )
     site_states = []
@@ -148,6 +150,11 @@ def status(ctx: Context, as_json: bool) -> None:
             f"pending {s['pending']}, quarantined {s['quarantined']}, "
             f"last success {_ago(s['lag_seconds'])}"
         )
+        if s["shortfall"]:
+            line += (
+                f"; LimeSurvey counts {s['shortfall']} completed responses the records lack "
+                "(`pingyi resync` looks for them below the high water)"
+            )
         if not s["bound"]:
             line += " (no binding now)"
         if s["failing"]:
