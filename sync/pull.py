@@ -495,19 +495,26 @@ def run_pass(
             write(read)
             cursor = cursor.seen(read.complete, read.incomplete)
 
+    def unread(ids: Iterable[int]) -> list[int]:
+        """Of ``ids``, those this pass did not read: at or below the high water it started
+        from and not pending then (the pending re-read and the windows read the rest)."""
+        return sorted(i for i in ids if i <= state.high_water and i not in state.pending)
+
     def find_below(completed_in_limesurvey: int, high_water: int) -> int:
         """Step 3 on a shortfall with nothing above the high water: first the ids that
         completion webhooks named (``hinted``), then, when due, a listing of every
         completed id below the high water. Returns the records' count afterwards."""
-        named = sorted({i for i in hinted if i <= high_water})
+        named = unread(set(hinted))
         if named:
             read_missing(_db_retry(lambda: store.unaccounted(engine, key, named)), high_water)
         known = _db_retry(lambda: store.known_completed(engine, key))
-        if completed_in_limesurvey <= known or not probe_due(state.probed_at, clock(), probe):
+        short = completed_in_limesurvey > known + (report.inserted if dry_run else 0)
+        if not short or not probe_due(state.probed_at, clock(), probe):
             return known
         report.probed = True
         listed = client.completed_ids(sid, 1, high_water)
         missing = _db_retry(lambda: store.unaccounted(engine, key, listed))
+        earlier = unread(missing)
         if not missing:
             log.warning(
                 "survey %s: LimeSurvey counts %d completed responses, more than the records "
@@ -517,8 +524,14 @@ def run_pass(
                 completed_in_limesurvey,
                 high_water,
             )
-            return known
-        read_missing(missing, high_water)
+        elif not earlier and not dry_run:
+            log.info(
+                "survey %s: %d responses read incomplete in this pass have been completed "
+                "since; the next pass reads them",
+                sid,
+                len(missing),
+            )
+        read_missing(earlier, high_water)
         return _db_retry(lambda: store.known_completed(engine, key))
 
     try:
@@ -582,7 +595,7 @@ def run_pass(
             # 3. the end? summary count against what the records hold; probe on a difference
             summary = client.summary(sid)
             known = _db_retry(lambda: store.known_completed(engine, key))
-            report.shortfall = max(0, summary.completed - known)
+            report.shortfall = None if dry_run else max(0, summary.completed - known)
             if end_decision(summary.completed, known):
                 break
             above = client.ids_above(sid, cursor.high_water)
@@ -595,11 +608,9 @@ def run_pass(
                         summary.completed,
                         known,
                     )
-                elif not (full or dry_run):
-                    # (a full pass has just read every id; a dry one stored nothing, so
-                    # the records' count says nothing about what it read)
+                elif not full:  # (a full pass has just read every id)
                     known = find_below(summary.completed, cursor.high_water)
-                    report.shortfall = max(0, summary.completed - known)
+                    report.shortfall = None if dry_run else max(0, summary.completed - known)
                 break
             spans = windows(above[0], site.window)
             reach = 0

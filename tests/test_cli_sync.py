@@ -18,7 +18,7 @@ from sync import db, tallies
 from sync.cli import cli
 from sync.cli.catalogue import store_catalogue
 from sync.limesurvey import read_spans
-from sync.models import Response, ResultUnit
+from sync.models import Response, ResultUnit, SyncCursor
 from sync.testing.double import LimeSurveyDouble
 from sync.testing.samples import satisfaction_rows, satisfaction_survey
 
@@ -147,6 +147,33 @@ def test_dry_run_writes_nothing(setup: Setup) -> None:
     assert entry["inserted"] == completed(setup.double)
     assert entry["dry_run"] is True
     assert setup.stored() == 0
+
+
+def test_resync_reads_completed_responses_given_ids_below_the_high_water(setup: Setup) -> None:
+    # LimeSurvey on PostgreSQL: after a response added with an explicit id (1000) the
+    # next ones get ids below it
+    row, late = (dict(r, submitdate="2022-11-01 09:00:00") for r in satisfaction_rows(2, seed=9))
+    setup.double.load_responses(SID, [{**row, "id": 1000}])
+    assert setup.run("resync", "--survey", str(SID)).exit_code == 0
+    setup.double.load_responses(SID, [{**late, "id": 101}])
+    before = setup.stored()
+    dry = setup.run("resync", "--survey", str(SID), "--dry-run")
+    assert "1 completed below the high water were missing, would be read" in dry.output
+    result = setup.run("resync", "--survey", str(SID))
+    assert result.exit_code == 0, result.output
+    assert "1 completed below the high water were missing, read now" in result.output
+    assert "would insert 1," in dry.output
+    assert "did insert 1," in result.output
+    assert setup.stored() == before + 1
+    # what a pass could not find stays on the cursor, and status says so
+    engine = db.make_engine(setup.db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(SyncCursor).values(shortfall=3))
+    engine.dispose()
+    text = setup.run("status").output
+    assert "LimeSurvey counts 3 completed responses the records lack" in text
+    (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
+    assert survey["shortfall"] == 3
 
 
 def test_full_and_range_options(setup: Setup) -> None:

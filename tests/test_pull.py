@@ -387,6 +387,18 @@ def test_an_id_a_webhook_named_is_read_at_once_below_the_high_water(rig: Rig) ->
     assert rig.double.calls[before:].count("export_responses") == 3
 
 
+def test_a_dry_run_counts_what_it_would_find_below_the_high_water(rig: Rig) -> None:
+    rig.load([1, 2, 3, 50])
+    rig.run()
+    rig.load([51])  # new above the high water: no listing for these
+    report = rig.run(dry_run=True, probe=True)
+    assert (report.inserted, report.probed, report.shortfall) == (1, False, None)
+    rig.load([4, 5])
+    report = rig.run(dry_run=True, probe=True)
+    assert (report.inserted, report.found_below) == (3, 2)
+    assert stored(rig.engine) == [1, 2, 3, 50]
+
+
 def test_the_listing_below_the_high_water_waits_its_interval_unless_asked(rig: Rig) -> None:
     from sync.cli.status import collect
     from sync.config import Config

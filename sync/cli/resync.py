@@ -81,7 +81,8 @@ def summary_line(site: str, sid: int, report: PassReport) -> str:
         f"{report.fetched} read in {report.duration_s:.1f} s ({report.rc2_calls} RC2 calls)"
         + (" [stopped]" if report.stopped else "")
         + (
-            f"; {report.found_below} completed below the high water were missing, read now"
+            f"; {report.found_below} completed below the high water were missing, "
+            + ("would be read" if report.dry_run else "read now")
             if report.found_below
             else ""
         )
