@@ -520,6 +520,8 @@ class Daemon:
             self.metrics.responses.labels(**labels, outcome=outcome).inc(getattr(report, outcome))
         self.metrics.quarantined.labels(**labels).inc(report.quarantined)
         self.metrics.pending.labels(**labels).set(report.pending)
+        if report.shortfall is not None:
+            self.metrics.shortfall.labels(**labels).set(report.shortfall)
         self.metrics.pass_duration.labels(site=site.name).observe(report.duration_s)
         self.metrics.rc2_calls.labels(site=site.name).inc(report.rc2_calls)
         self.metrics.passes.labels(

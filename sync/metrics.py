@@ -103,6 +103,13 @@ class Metrics:
             ["site", "survey"],
             registry=r,
         )
+        self.shortfall = Gauge(
+            "pingyi_shortfall_responses",
+            "Completed responses LimeSurvey counted that the records lack after the last pass "
+            "(nothing above the high water explains them; see pingyi status)",
+            ["site", "survey"],
+            registry=r,
+        )
         self._lag = _LagCollector(clock)
         r.register(self._lag)
 

@@ -159,7 +159,7 @@ class StandInPass:
         try:
             if key in self.fail:
                 raise self.fail[key]
-            report = PassReport(fetched=1, inserted=1, rc2_calls=2, duration_s=0.01)
+            report = PassReport(fetched=1, inserted=1, rc2_calls=2, duration_s=0.01, shortfall=0)
             report.touched = {("2022", "U0101")}
             for _ in range(self.windows):
                 time.sleep(self.delay)
@@ -429,6 +429,7 @@ def test_metrics_after_passes(sqlite_engine: Engine) -> None:
     assert 'pingyi_rc2_calls_total{site="d"} 2.0' in text
     assert 'pingyi_pass_duration_seconds_count{site="d"} 1.0' in text
     assert 'pingyi_sync_lag_seconds{site="d",survey="5"}' in text
+    assert 'pingyi_shortfall_responses{site="d",survey="5"} 0.0' in text
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
 
