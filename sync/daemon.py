@@ -165,9 +165,7 @@ class Schedule:
             if key not in self._due:
                 return
             if response_id is not None:
-                named = self._hints.setdefault(key, set())
-                if len(named) < MAX_HINTS:  # beyond: the pass's own listing finds them
-                    named.add(response_id)
+                self._keep(key, (response_id,))
             if key in self._running:
                 self._again.add(key)
             else:
@@ -199,6 +197,20 @@ class Schedule:
         """The response ids webhooks named for ``key`` since the last call (then forgotten)."""
         with self._cond:
             return frozenset(self._hints.pop(key, ()))
+
+    def keep_hints(self, key: SurveyKey, ids: Iterable[int]) -> None:
+        """Give ``hints`` back (a pass that failed)."""
+        with self._cond:
+            self._keep(key, ids)
+
+    def _keep(self, key: SurveyKey, ids: Iterable[int]) -> None:
+        named = self._hints.setdefault(key, set())
+        for response_id in ids:
+            if len(named) >= MAX_HINTS:  # beyond: the pass's own listing finds them
+                break
+            named.add(response_id)
+        if not named:
+            del self._hints[key]
 
     def done(self, key: SurveyKey) -> None:
         with self._cond:
@@ -384,6 +396,7 @@ class Daemon:
             binding = self._binding(site, key, status)
             if binding is None:
                 return None
+            hinted = self.schedule.hints(key)
             try:
                 client = self._client(site)
                 report = self.pass_fn(
@@ -396,8 +409,9 @@ class Daemon:
                     stop=self.stop_event,
                     token_key=self.token_key,
                     pending_max_age_days=self.pending_max_age_days,
-                    hinted=self.schedule.hints(key),
+                    hinted=hinted,
                 )
+                hinted = frozenset()
             except LoginRefused as exc:
                 self._drop_client(site_name)
                 self.gate.refused(site, exc.reason)
@@ -416,6 +430,9 @@ class Daemon:
                 log.exception("site %s survey %s: unexpected failure in the pass", site_name, sid)
                 self._failed(status, exc, kind="bug")
                 return None
+            finally:
+                # a failed pass leaves the webhooks' ids to the next one
+                self.schedule.keep_hints(key, hinted)
         self._succeeded(site, status, report)
         for hook in self.after_pass:
             try:

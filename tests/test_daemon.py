@@ -292,6 +292,24 @@ def test_webhook_triggers_a_pass_quickly(sqlite_engine: Engine) -> None:
     assert fake.hinted == [frozenset(), frozenset({1})]
 
 
+def test_a_failed_pass_leaves_the_webhooks_ids_to_the_next(sqlite_engine: Engine) -> None:
+    fake = StandInPass(fail={("district", 111): TransientError("connection reset")})
+    daemon = make_daemon(sqlite_engine, fake, [_site("district")], {"district": [111]})
+    daemon.start()
+    try:
+        assert _wait(lambda: fake.count("district", 111) == 1)  # the first round
+        assert daemon.http is not None
+        assert _post_webhook(daemon.http.url, 111, response_id=7).status_code == 202
+        assert _wait(lambda: fake.count("district", 111) == 2)  # fails, with 7
+        assert _wait(lambda: daemon.status[("district", 111)].last_error_kind is not None)
+        del fake.fail[("district", 111)]
+        assert _post_webhook(daemon.http.url, 111, response_id=8).status_code == 202
+        assert _wait(lambda: fake.count("district", 111) == 3)
+    finally:
+        daemon.stop()
+    assert fake.hinted == [frozenset(), frozenset({7}), frozenset({7, 8})]
+
+
 def test_a_failing_survey_does_not_stop_the_others(sqlite_engine: Engine) -> None:
     fake = StandInPass(
         fail={
