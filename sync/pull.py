@@ -603,7 +603,13 @@ def run_pass(
                 if summary.completed < known:
                     log.warning(
                         "survey %s: LimeSurvey holds %d completed responses, the records %d: "
-                        "some were deleted in LimeSurvey; `pingyi resync --full` marks them",
+                        "responses were deleted in LimeSurvey (`pingyi resync --full` marks "
+                        "them deleted), or the survey was deactivated, which moves its "
+                        "responses to an archive table, and activated again. Then bring them "
+                        "back first (LimeSurvey: Responses > Import from a deactivated survey "
+                        "table, 'Preserve response IDs' ticked), or `resync --full` would mark "
+                        "them deleted. `pingyi resync --full --dry-run` shows what it would do; "
+                        "see docs/status-and-errors.md",
                         sid,
                         summary.completed,
                         known,

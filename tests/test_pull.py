@@ -339,14 +339,19 @@ def test_gap_of_deleted_ids_is_jumped_and_never_loops(rig: Rig) -> None:
     assert rig.run().rc2_calls <= 2
 
 
-def test_deleted_tail_does_not_loop(rig: Rig) -> None:
+def test_deleted_tail_does_not_loop(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     rig.load(range(1, 21))
     rig.run()
     for rid in range(15, 21):
         rig.double.delete_response(SID, rid)
-    report = rig.run()  # LimeSurvey has fewer than we hold: one probe, then stop
+    with caplog.at_level("WARNING", logger="sync.pull"):
+        report = rig.run()  # LimeSurvey has fewer than we hold: one probe, then stop
     assert report.rc2_calls <= 3
     assert report.inserted == 0
+    # deleted, or a survey deactivated (its responses archived): the log says how to tell
+    assert "LimeSurvey holds 14 completed responses, the records 20" in caplog.text
+    assert "Preserve response IDs" in caplog.text
+    assert "`pingyi resync --full --dry-run`" in caplog.text
 
 
 def test_completed_responses_given_ids_below_the_high_water_are_found(
