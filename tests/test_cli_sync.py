@@ -176,6 +176,36 @@ def test_resync_reads_completed_responses_given_ids_below_the_high_water(setup: 
     assert survey["shortfall"] == 3
 
 
+def test_a_full_resync_that_would_mark_many_deleted_asks_first(setup: Setup) -> None:
+    assert setup.run("resync", "--survey", str(SID)).exit_code == 0
+    stored = setup.stored()
+    # a few deleted in LimeSurvey: a full resync marks them without asking
+    done = [rid for rid in setup.double.response_ids(SID) if rid <= 5]
+    for rid in done:
+        setup.double.delete_response(SID, rid)
+    few = setup.run("resync", "--survey", str(SID), "--full")
+    assert few.exit_code == 0, few.output
+    assert "did insert 0, update 0, delete " in few.output
+    left = setup.stored()
+    assert left < stored
+    # the survey deactivated (its responses archived) and activated again: nearly all gone
+    for rid in setup.double.response_ids(SID)[:-3]:
+        setup.double.delete_response(SID, rid)
+    refused = setup.run("resync", "--survey", str(SID), "--full")
+    assert refused.exit_code == 1
+    assert "a full resync would mark up to" in refused.output
+    assert "Preserve response IDs" in refused.output
+    assert "add --yes" in refused.output
+    assert setup.stored() == left  # nothing marked
+    as_json = json.loads(setup.run("resync", "--survey", str(SID), "--full", "--json").output)
+    assert as_json["results"][0]["ok"] is False
+    assert setup.stored() == left
+    # a dry run needs no answer; --yes goes on
+    assert setup.run("resync", "--survey", str(SID), "--full", "--dry-run").exit_code == 0
+    assert setup.run("resync", "--survey", str(SID), "--full", "--yes").exit_code == 0
+    assert setup.stored() < left
+
+
 def test_full_and_range_options(setup: Setup) -> None:
     assert setup.run("resync", "--survey", str(SID)).exit_code == 0
     done = [

@@ -14,18 +14,23 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sync import catalogue as catalogue_mod
 from sync import db as database
-from sync import ledger, sites
+from sync import ledger, sites, store
 from sync.bindings import Binding
 from sync.cli import Context, pass_context
 from sync.config import SiteConfig
-from sync.errors import ConfigError, PingyiError
+from sync.errors import ConfigError, PermanentError, PingyiError
 from sync.pull import PassReport, run_pass
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from sync.limesurvey import LimeSurveyClient
 
 
 @contextmanager
@@ -72,6 +77,35 @@ def progress_display(enabled: bool, label: str) -> Iterator[Callable[[int, int],
     yield plain
 
 
+#: a full resync asks first when LimeSurvey holds fewer completed responses than the
+#: records by more than this many, or this share of the records
+FULL_DELETE_ASK_COUNT = 10
+FULL_DELETE_ASK_SHARE = 0.1
+
+
+def full_resync_allowed(
+    engine: Engine, client: LimeSurveyClient, site: str, sid: int, *, ask: bool
+) -> None:
+    """Before a full resync: if LimeSurvey holds many fewer completed responses than the
+    records, the survey was more likely deactivated (its responses archived) than cleaned
+    up, and a full resync would mark the stored ones deleted. Ask (``ask``), or refuse."""
+    completed = client.summary(sid).completed
+    known = store.known_completed(engine, store.SurveyKey(site, sid))
+    missing = known - completed
+    if missing <= max(FULL_DELETE_ASK_COUNT, known * FULL_DELETE_ASK_SHARE):
+        return
+    warning = (
+        f"{site} survey {sid}: LimeSurvey holds {completed} completed responses, the records "
+        f"{known}: a full resync would mark up to {missing} stored responses deleted "
+        "(excluded from the scores). If the survey was deactivated in LimeSurvey, bring its "
+        "responses back first (Responses > Import from a deactivated survey table, 'Preserve "
+        "response IDs' ticked); `--dry-run` shows what would change"
+    )
+    if ask and click.confirm(f"{warning}. Go on?", default=False, err=True):
+        return
+    raise PermanentError(f"{warning}; not done (add --yes to go on without asking)")
+
+
 def summary_line(site: str, sid: int, report: PassReport) -> str:
     verb = "would" if report.dry_run else "did"
     return (
@@ -103,6 +137,11 @@ def summary_line(site: str, sid: int, report: PassReport) -> str:
 @click.option("--full", is_flag=True, help="Re-read everything; find edits and deletes.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Do not ask before a full resync that would mark many stored responses deleted.",
+)
 @pass_context
 def resync(  # noqa: PLR0917 (click passes every option by position)
     ctx: Context,
@@ -114,6 +153,7 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
     full: bool,
     dry_run: bool,
     as_json: bool,
+    yes: bool,
 ) -> None:
     """Sync surveys now (a pass, a full re-read, or an id range)."""
     if (from_id is None) != (to_id is None):
@@ -163,27 +203,29 @@ def resync(  # noqa: PLR0917 (click passes every option by position)
                 else:
                     binding = yaml
                     plugin.compare(site, yaml)
-                with (
-                    sites.session(engine, site) as client,
-                    progress_display(not as_json, f"{site.name} {sid}") as progress,
-                ):
-                    report = run_pass(
-                        engine,
-                        client,
-                        site,
-                        binding,
-                        catalogue,
-                        kind=kind,
-                        full=full,
-                        id_range=id_range,
-                        dry_run=dry_run,
-                        stop=stop,
-                        progress=progress,
-                        token_key=sites.token_key(config, binding),
-                        pending_max_age_days=config.daemon.pending_max_age_days,
-                        # IT staff asked: look below the high water now if counts differ
-                        probe=True,
-                    )
+                with sites.session(engine, site) as client:
+                    if full and not (dry_run or yes):
+                        full_resync_allowed(
+                            engine, client, site.name, sid, ask=not as_json and sys.stdin.isatty()
+                        )
+                    with progress_display(not as_json, f"{site.name} {sid}") as progress:
+                        report = run_pass(
+                            engine,
+                            client,
+                            site,
+                            binding,
+                            catalogue,
+                            kind=kind,
+                            full=full,
+                            id_range=id_range,
+                            dry_run=dry_run,
+                            stop=stop,
+                            progress=progress,
+                            token_key=sites.token_key(config, binding),
+                            pending_max_age_days=config.daemon.pending_max_age_days,
+                            # IT staff asked: look below the high water now if counts differ
+                            probe=True,
+                        )
             except PingyiError as exc:
                 failed += 1
                 entry.update(ok=False, error=str(exc), error_kind=exc.kind)
