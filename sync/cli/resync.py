@@ -78,7 +78,7 @@ def progress_display(enabled: bool, label: str) -> Iterator[Callable[[int, int],
 
 
 #: a full resync asks first when LimeSurvey holds fewer completed responses than the
-#: records by more than this many, or this share of the records
+#: records by more than this many and more than this share of the records
 FULL_DELETE_ASK_COUNT = 10
 FULL_DELETE_ASK_SHARE = 0.1
 
