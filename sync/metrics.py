@@ -106,7 +106,8 @@ class Metrics:
         self.shortfall = Gauge(
             "pingyi_shortfall_responses",
             "Completed responses LimeSurvey counted that the records lack after the last pass "
-            "(nothing above the high water explains them; see pingyi status)",
+            "(nothing above the high water explains them; negative: the records hold more, "
+            "see pingyi status)",
             ["site", "survey"],
             registry=r,
         )

@@ -362,7 +362,8 @@ class SyncCursor(Timestamped, Base):
     last_error_kind: Mapped[Code | None]
     last_error_at: Mapped[dt.datetime | None]
     #: completed responses LimeSurvey counted beyond what the records account for at the
-    #: end of the last pass, with none above the high water (None: none missing)
+    #: end of the last pass, with none above the high water; negative when the records hold
+    #: more (deleted in LimeSurvey, or the survey deactivated). None: the counts agreed
     shortfall: Mapped[int | None]
     #: when a pass last listed the completed ids below the high water (``sync.pull``)
     probed_at: Mapped[dt.datetime | None]

@@ -139,8 +139,8 @@ class PassReport(store.WindowResult):
     stopped: bool = False
     dry_run: bool = False
     full: bool = False
-    #: completed responses LimeSurvey counted beyond the records at the end (None: the
-    #: pass did not compare, e.g. an id range)
+    #: completed responses LimeSurvey counted beyond the records at the end, negative when
+    #: the records hold more (None: the pass did not compare, e.g. an id range)
     shortfall: int | None = None
     #: the completed ids below the high water were listed; how many of them were missing
     probed: bool = False
@@ -595,7 +595,7 @@ def run_pass(
             # 3. the end? summary count against what the records hold; probe on a difference
             summary = client.summary(sid)
             known = _db_retry(lambda: store.known_completed(engine, key))
-            report.shortfall = None if dry_run else max(0, summary.completed - known)
+            report.shortfall = None if dry_run else summary.completed - known
             if end_decision(summary.completed, known):
                 break
             above = client.ids_above(sid, cursor.high_water)
@@ -616,7 +616,7 @@ def run_pass(
                     )
                 elif not full:  # (a full pass has just read every id)
                     known = find_below(summary.completed, cursor.high_water)
-                    report.shortfall = None if dry_run else max(0, summary.completed - known)
+                    report.shortfall = None if dry_run else summary.completed - known
                 break
             spans = windows(above[0], site.window)
             reach = 0

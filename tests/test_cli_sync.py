@@ -200,6 +200,11 @@ def test_a_full_resync_that_would_mark_many_deleted_asks_first(setup: Setup) -> 
     as_json = json.loads(setup.run("resync", "--survey", str(SID), "--full", "--json").output)
     assert as_json["results"][0]["ok"] is False
     assert setup.stored() == left
+    # an ordinary pass records the difference, and status says what it may mean
+    assert setup.run("resync", "--survey", str(SID)).exit_code == 0
+    (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
+    assert survey["shortfall"] == completed(setup.double) - left < 0
+    assert "completed responses LimeSurvey no longer has" in setup.run("status").output
     # a dry run needs no answer; --yes goes on
     assert setup.run("resync", "--survey", str(SID), "--full", "--dry-run").exit_code == 0
     assert setup.run("resync", "--survey", str(SID), "--full", "--yes").exit_code == 0

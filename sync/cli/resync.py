@@ -122,7 +122,7 @@ def summary_line(site: str, sid: int, report: PassReport) -> str:
         )
         + (
             f"; LimeSurvey still counts {report.shortfall} completed more than the records"
-            if report.shortfall
+            if report.shortfall and report.shortfall > 0
             else ""
         )
     )

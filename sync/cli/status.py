@@ -150,10 +150,16 @@ def status(ctx: Context, as_json: bool) -> None:
             f"pending {s['pending']}, quarantined {s['quarantined']}, "
             f"last success {_ago(s['lag_seconds'])}"
         )
-        if s["shortfall"]:
+        if s["shortfall"] > 0:
             line += (
                 f"; LimeSurvey counts {s['shortfall']} completed responses the records lack "
                 "(`pingyi resync` looks for them below the high water)"
+            )
+        elif s["shortfall"] < 0:
+            line += (
+                f"; the records hold {-s['shortfall']} completed responses LimeSurvey no longer "
+                "has (deleted there, or the survey was deactivated: see "
+                "docs/status-and-errors.md before any `resync --full`)"
             )
         if not s["bound"]:
             line += " (no binding now)"

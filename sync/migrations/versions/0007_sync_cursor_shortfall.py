@@ -1,10 +1,10 @@
 """SyncCursor gains ``shortfall`` and ``probed_at``.
 
 ``shortfall``: at the end of the last pass, how many more completed responses LimeSurvey
-counted than the records account for, with nothing above the high water to explain it
-(``pingyi status`` shows it). ``probed_at``: when a pass last listed the survey's completed
-ids below the high water to find such responses (``sync.pull``), which is done at most
-every ``PROBE_INTERVAL``.
+counted than the records account for, with nothing above the high water to explain it;
+negative when the records hold more (``pingyi status`` shows it). ``probed_at``: when a
+pass last listed the survey's completed ids below the high water to find such responses
+(``sync.pull``), which is done at most every ``PROBE_INTERVAL``.
 
 Found on LimeSurvey 6.2.1 with PostgreSQL: a response added with an explicit id does not
 move the table's sequence, so later responses get ids below it, below the high water.
