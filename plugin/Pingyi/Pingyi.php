@@ -342,7 +342,7 @@ class Pingyi extends PluginBase
                 $this->log($message, $level === 'warning' ? CLogger::LEVEL_WARNING : CLogger::LEVEL_INFO);
             };
             $site = (string) $this->get('site', null, null, '');
-            (new WebhookSender($url, new Signer($secret), null, $logger, 2.0, 2.0, $site))->sendAfterResponse($sid, $rid);
+            (new WebhookSender($url, new Signer($secret), null, $logger, WebhookSender::CONNECT_TIMEOUT, WebhookSender::TIMEOUT, $site))->sendAfterResponse($sid, $rid);
         } catch (Throwable $e) {
             $this->log('webhook not scheduled: ' . get_class($e), CLogger::LEVEL_WARNING);
         }
