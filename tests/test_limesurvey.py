@@ -606,6 +606,19 @@ def test_http_empty_windows_are_not_errors(double: Any, url: str) -> None:
         assert ls.calls.count("export_responses") == 4  # from > to costs no call
 
 
+def test_completed_ids_lists_only_completed_ones_span_by_span(
+    double: Any, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync import limesurvey
+
+    monkeypatch.setattr(limesurvey, "PROBE_SPAN", 25)
+    incomplete = {rid for rid in range(1, 61) if rid % 7 == 0}  # as the fixture loads them
+    with _client(url) as ls:
+        assert ls.completed_ids(SID, 1, 60) == [i for i in range(1, 61) if i not in incomplete]
+        assert ls.calls.count("export_responses") == 3  # 1..25, 26..50, 51..60
+        assert ls.completed_ids(SID, 61, 100) == []
+
+
 def test_http_permanent_errors(double: Any, url: str) -> None:
     from sync.testing.samples import satisfaction_survey
 
