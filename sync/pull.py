@@ -500,14 +500,17 @@ def run_pass(
         from and not pending then (the pending re-read and the windows read the rest)."""
         return sorted(i for i in ids if i <= state.high_water and i not in state.pending)
 
-    def find_below(completed_in_limesurvey: int, high_water: int) -> int:
+    def recount() -> int:
+        return _db_retry(lambda: store.known_completed(engine, key))
+
+    def find_below(completed_in_limesurvey: int, high_water: int, known: int) -> int:
         """Step 3 on a shortfall with nothing above the high water: first the ids that
         completion webhooks named (``hinted``), then, when due, a listing of every
         completed id below the high water. Returns the records' count afterwards."""
-        named = unread(set(hinted))
+        named = _db_retry(lambda: store.unaccounted(engine, key, unread(set(hinted))))
         if named:
-            read_missing(_db_retry(lambda: store.unaccounted(engine, key, named)), high_water)
-        known = _db_retry(lambda: store.known_completed(engine, key))
+            read_missing(named, high_water)
+            known = recount()
         short = completed_in_limesurvey > known + (report.inserted if dry_run else 0)
         if not short or not probe_due(state.probed_at, clock(), probe):
             return known
@@ -532,7 +535,7 @@ def run_pass(
                 len(missing),
             )
         read_missing(earlier, high_water)
-        return _db_retry(lambda: store.known_completed(engine, key))
+        return recount() if earlier else known
 
     try:
         if ids is not None:
@@ -594,12 +597,14 @@ def run_pass(
                 break
             # 3. the end? summary count against what the records hold; probe on a difference
             summary = client.summary(sid)
-            known = _db_retry(lambda: store.known_completed(engine, key))
-            report.shortfall = None if dry_run else summary.completed - known
-            if end_decision(summary.completed, known):
-                break
-            above = client.ids_above(sid, cursor.high_water)
-            if not above:
+            known = recount()
+            if not end_decision(summary.completed, known):
+                above = client.ids_above(sid, cursor.high_water)
+                if above:
+                    spans = windows(above[0], site.window)
+                    reach = 0
+                    full = False  # past the old high water a full pass is an ordinary one
+                    continue
                 if summary.completed < known:
                     log.warning(
                         "survey %s: LimeSurvey holds %d completed responses, the records %d: "
@@ -615,12 +620,9 @@ def run_pass(
                         known,
                     )
                 elif not full:  # (a full pass has just read every id)
-                    known = find_below(summary.completed, cursor.high_water)
-                    report.shortfall = None if dry_run else summary.completed - known
-                break
-            spans = windows(above[0], site.window)
-            reach = 0
-            full = False  # past the old high water a full pass is an ordinary one
+                    known = find_below(summary.completed, cursor.high_water, known)
+            report.shortfall = None if dry_run else summary.completed - known
+            break
 
         report.high_water = cursor.high_water
         report.pending = len(cursor.pending)

@@ -200,19 +200,27 @@ def load_state(engine: Engine, key: SurveyKey) -> State:
     return State(hw or 0, {int(rid): seen for rid, seen in pending}, probed_at)
 
 
+# What the records account for of a survey's completed responses: its live (not deleted)
+# responses and its open quarantine entries. ``known_completed`` counts them (every pass),
+# ``unaccounted`` finds ids outside them (on a shortfall).
+
+
+def _live(key: SurveyKey) -> sa.ColumnElement[bool]:
+    return sa.and_(_survey(Response, key), Response.deleted_at.is_(None))
+
+
+def _held(key: SurveyKey) -> sa.ColumnElement[bool]:
+    return sa.and_(_survey(Quarantine, key), Quarantine.resolved_at.is_(None))
+
+
 def known_completed(engine: Engine, key: SurveyKey) -> int:
     """Completed responses the records account for: stored (not deleted) plus those in
     quarantine that are not also stored. Compared with LimeSurvey's own count."""
-    live = sa.select(sa.func.count()).where(_survey(Response, key), Response.deleted_at.is_(None))
-    stored = (
-        sa.select(Response.id)
-        .where(_survey(Response, key))
-        .where(Response.response_id == Quarantine.response_id)
-        .where(Response.deleted_at.is_(None))
+    live = sa.select(sa.func.count()).where(_live(key))
+    stored = sa.select(Response.id).where(
+        _live(key), Response.response_id == Quarantine.response_id
     )
-    held = sa.select(sa.func.count()).where(
-        _survey(Quarantine, key), Quarantine.resolved_at.is_(None), ~stored.exists()
-    )
+    held = sa.select(sa.func.count()).where(_held(key), ~stored.exists())
     with engine.connect() as conn:
         return int(conn.execute(live).scalar_one()) + int(conn.execute(held).scalar_one())
 
@@ -223,13 +231,9 @@ def unaccounted(engine: Engine, key: SurveyKey, completed: Sequence[int]) -> lis
     if not completed:
         return []
     lo, hi = min(completed), max(completed)
-    live = sa.select(Response.response_id).where(
-        _survey(Response, key), Response.deleted_at.is_(None), Response.response_id.between(lo, hi)
-    )
+    live = sa.select(Response.response_id).where(_live(key), Response.response_id.between(lo, hi))
     held = sa.select(Quarantine.response_id).where(
-        _survey(Quarantine, key),
-        Quarantine.resolved_at.is_(None),
-        Quarantine.response_id.between(lo, hi),
+        _held(key), Quarantine.response_id.between(lo, hi)
     )
     with engine.connect() as conn:
         known = set(conn.execute(live).scalars()) | set(conn.execute(held).scalars())
