@@ -28,7 +28,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -71,7 +71,7 @@ class PassFunction(Protocol):
         stop: threading.Event | None = ...,
         token_key: bytes | None = ...,
         pending_max_age_days: float = ...,
-        hinted: Collection[int] = ...,
+        hinted: Mapping[int, datetime] | None = ...,
     ) -> PassReport: ...
 
 
@@ -134,11 +134,13 @@ class Schedule:
         jitter: float,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
     ) -> None:
         self.interval = interval
         self.jitter = jitter
         self._clock = clock
+        self._wall = wall
         self._rng = rng or random.Random()
         self._cond = threading.Condition()
         now = clock()
@@ -147,8 +149,9 @@ class Schedule:
         self._why: dict[SurveyKey, str] = dict.fromkeys(self._due, "poll")
         self._running: set[SurveyKey] = set()
         self._again: set[SurveyKey] = set()
-        # response ids named by completion webhooks since the survey's last pass
-        self._hints: dict[SurveyKey, set[int]] = {}
+        # response ids named by completion webhooks since the survey's last pass, and
+        # when each was heard (``sync.siteclock`` compares it with the submit date)
+        self._hints: dict[SurveyKey, dict[int, datetime]] = {}
         self._closed = False
 
     def _spread(self) -> float:
@@ -165,7 +168,7 @@ class Schedule:
             if key not in self._due:
                 return
             if response_id is not None:
-                self._keep(key, (response_id,))
+                self._keep(key, {response_id: self._wall()})
             if key in self._running:
                 self._again.add(key)
             else:
@@ -193,22 +196,24 @@ class Schedule:
                     self._cond.wait(5.0)
             return None
 
-    def hints(self, key: SurveyKey) -> frozenset[int]:
-        """The response ids webhooks named for ``key`` since the last call (then forgotten)."""
+    def hints(self, key: SurveyKey) -> dict[int, datetime]:
+        """The response ids webhooks named for ``key`` since the last call (then
+        forgotten), each with when it was first heard."""
         with self._cond:
-            return frozenset(self._hints.pop(key, ()))
+            return self._hints.pop(key, {})
 
-    def keep_hints(self, key: SurveyKey, ids: Iterable[int]) -> None:
+    def keep_hints(self, key: SurveyKey, ids: Mapping[int, datetime]) -> None:
         """Give ``hints`` back (a pass that failed)."""
         with self._cond:
             self._keep(key, ids)
 
-    def _keep(self, key: SurveyKey, ids: Iterable[int]) -> None:
-        named = self._hints.setdefault(key, set())
-        for response_id in ids:
+    def _keep(self, key: SurveyKey, ids: Mapping[int, datetime]) -> None:
+        named = self._hints.setdefault(key, {})
+        for response_id, heard in ids.items():
             if len(named) >= MAX_HINTS:  # beyond: the pass's own listing finds them
                 break
-            named.add(response_id)
+            # the first time heard: a second webhook for it is not its completion
+            named.setdefault(response_id, heard)
         if not named:
             del self._hints[key]
 
@@ -411,7 +416,7 @@ class Daemon:
                     pending_max_age_days=self.pending_max_age_days,
                     hinted=hinted,
                 )
-                hinted = frozenset()
+                hinted = {}
             except LoginRefused as exc:
                 self._drop_client(site_name)
                 self.gate.refused(site, exc.reason)
@@ -539,6 +544,8 @@ class Daemon:
         self.metrics.pending.labels(**labels).set(report.pending)
         if report.shortfall is not None:
             self.metrics.shortfall.labels(**labels).set(report.shortfall)
+        if report.clock_offset_s is not None:
+            self.metrics.clock_offset.labels(**labels).set(report.clock_offset_s)
         self.metrics.pass_duration.labels(site=site.name).observe(report.duration_s)
         self.metrics.rc2_calls.labels(site=site.name).inc(report.rc2_calls)
         self.metrics.passes.labels(

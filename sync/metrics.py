@@ -111,6 +111,14 @@ class Metrics:
             ["site", "survey"],
             registry=r,
         )
+        self.clock_offset = Gauge(
+            "pingyi_clock_offset_seconds",
+            "How far the survey's submit dates, read in the site's timezone, ran from the "
+            "moments their completion webhooks were heard (or ahead of the clock) in the "
+            "last pass that could tell; hours off: the site's timezone is not LimeSurvey's",
+            ["site", "survey"],
+            registry=r,
+        )
         self._lag = _LagCollector(clock)
         r.register(self._lag)
 

@@ -28,7 +28,9 @@ ids seen incomplete (``pending``). A pass:
 
 Each window (up to ``WINDOWS_PER_COMMIT`` consecutive ones while catching up) is written in
 one transaction together with the cursor (``sync.store``), so a crash between transactions
-loses nothing and a replayed window changes nothing.
+loses nothing and a replayed window changes nothing. The submit dates read are checked
+against the moments completion webhooks were heard and against the clock
+(``sync.siteclock``): a site timezone that is not LimeSurvey's is warned about.
 A full resync (``full=True``) re-reads from id 1, updates changed rows and marks ids that
 vanished as deleted; ``id_range`` re-reads a range the same way without moving the cursor.
 """
@@ -39,12 +41,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sync import store
+from sync import siteclock, store
 from sync.errors import InputError, PingyiError
 from sync.limesurvey import parse_export, read_spans
 from sync.map import Mapped, Rejected, map_row
@@ -145,6 +147,11 @@ class PassReport(store.WindowResult):
     #: the completed ids below the high water were listed; how many of them were missing
     probed: bool = False
     found_below: int = 0
+    #: how far the submit dates read run ahead (+) or behind (-) the moments their
+    #: webhooks were heard, or ahead of the clock (``sync.siteclock``); None: no reading
+    clock_offset_s: float | None = None
+    #: that offset is beyond ``siteclock.TOLERANCE``: the site's timezone is suspect
+    clock_wrong: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "touched"}
@@ -405,7 +412,7 @@ def run_pass(
     pending_max_age_days: float = 30.0,
     now: Callable[[], datetime] | None = None,
     probe: bool = False,
-    hinted: Collection[int] = (),
+    hinted: Mapping[int, datetime] | None = None,
 ) -> PassReport:
     """One pass over one survey (see the module doc). Returns what it did (or, with
     ``dry_run``, what it would do: nothing is written, the audit row included).
@@ -414,10 +421,12 @@ def run_pass(
     are resolved/marked deleted, the cursor does not move. ``probe``: list the completed
     ids below the high water on a shortfall even if ``PROBE_INTERVAL`` has not passed
     (``pingyi resync``). ``hinted``: response ids that completion webhooks named since the
-    last pass, looked up first on a shortfall (the daemon)."""
+    last pass, and when each was heard (the daemon): looked up first on a shortfall, and
+    their submit dates compared with those moments (``sync.siteclock``)."""
     from sync.db import utcnow
 
     clock = now or utcnow
+    heard: Mapping[int, datetime] = hinted or {}
     sid = binding.survey_id
     started = time.monotonic()
     calls_before = len(client.calls)
@@ -427,6 +436,7 @@ def run_pass(
     state = _db_retry(lambda: store.load_state(engine, key))
     cursor = Cursor(state.high_water, frozenset(state.pending))
     run_id = None if dry_run else _db_retry(lambda: store.start_run(engine, key, kind, clock()))
+    reading: siteclock.ClockReading | None = None
 
     def write(
         read: _Read,
@@ -436,6 +446,7 @@ def run_pass(
         drop_pending: Sequence[int] = (),
         high_water: int | None = None,
     ) -> store.WindowResult:
+        stamp = clock()
         batch = store.Window(
             key=key,
             mapped=read.mapped,
@@ -446,9 +457,11 @@ def run_pass(
             vanish_ids=list(vanish_ids),
             drop_pending=list(drop_pending),
             high_water=high_water,
-            now=clock(),
+            now=stamp,
         )
         result = _db_retry(lambda: store.write_window(engine, batch, dry_run=dry_run))
+        nonlocal reading
+        reading = siteclock.most_telling([reading, siteclock.read_clock(read.mapped, heard, stamp)])
         report.fetched += len(read.seen)
         report.add(result)
         if progress is not None:
@@ -507,7 +520,7 @@ def run_pass(
         """Step 3 on a shortfall with nothing above the high water: first the ids that
         completion webhooks named (``hinted``), then, when due, a listing of every
         completed id below the high water. Returns the records' count afterwards."""
-        named = _db_retry(lambda: store.unaccounted(engine, key, unread(set(hinted))))
+        named = _db_retry(lambda: store.unaccounted(engine, key, unread(set(heard))))
         if named:
             read_missing(named, high_water)
             known = recount()
@@ -626,6 +639,14 @@ def run_pass(
 
         report.high_water = cursor.high_water
         report.pending = len(cursor.pending)
+        if reading is not None:
+            report.clock_offset_s = reading.offset.total_seconds()
+            report.clock_wrong = reading.wrong
+            if reading.wrong:
+                log.warning(
+                    "%s",
+                    siteclock.explain(reading, site=site.name, survey_id=sid, zone=site.zone),
+                )
     except PingyiError as failure:
         error = failure
         report.rc2_calls = len(client.calls) - calls_before

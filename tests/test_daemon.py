@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -88,16 +88,27 @@ def test_schedule_coalesces_a_burst_into_one_more_pass() -> None:
 
 
 def test_schedule_keeps_the_ids_webhooks_name_for_the_next_pass() -> None:
-    sched = Schedule([("a", 1), ("a", 2)], interval=60, jitter=0, clock=FakeClock())
+    heard = iter(dt.datetime(2026, 11, 26, 8, m, tzinfo=dt.UTC) for m in range(60))
+    sched = Schedule(
+        [("a", 1), ("a", 2)], interval=60, jitter=0, clock=FakeClock(), wall=lambda: next(heard)
+    )
     assert sched.take(lambda k: k[1] == 1) is not None
-    sched.wake(("a", 1), "webhook", 7)  # during the pass
-    sched.wake(("a", 1), "webhook", 8)
-    sched.wake(("a", 2), "webhook", 9)
+    sched.wake(("a", 1), "webhook", 7)  # during the pass, heard at 08:00
+    sched.wake(("a", 1), "webhook", 8)  # 08:01
+    sched.wake(("a", 2), "webhook", 9)  # 08:02
     sched.wake(("a", 3), "webhook", 10)  # not a survey of this daemon
-    assert sched.hints(("a", 1)) == {7, 8}
-    assert sched.hints(("a", 1)) == frozenset()  # handed over once
-    assert sched.hints(("a", 2)) == {9}
-    assert sched.hints(("a", 3)) == frozenset()
+    sched.wake(("a", 1), "webhook", 7)  # 08:03: named again, first heard at 08:00
+    at = {7: heard_at(8, 0), 8: heard_at(8, 1)}
+    assert sched.hints(("a", 1)) == at
+    assert sched.hints(("a", 1)) == {}  # handed over once
+    sched.keep_hints(("a", 1), at)  # a failed pass gives them back, with their times
+    assert sched.hints(("a", 1)) == at
+    assert sched.hints(("a", 2)) == {9: heard_at(8, 2)}
+    assert sched.hints(("a", 3)) == {}
+
+
+def heard_at(hour: int, minute: int) -> dt.datetime:
+    return dt.datetime(2026, 11, 26, hour, minute, tzinfo=dt.UTC)
 
 
 def test_schedule_jitter_spreads_within_bounds() -> None:
@@ -130,6 +141,8 @@ class StandInPass:
     calls: list[tuple[str, int, str]] = field(default_factory=list)
     #: the ``hinted`` ids each call was given
     hinted: list[frozenset[int]] = field(default_factory=list)
+    #: and when each was heard
+    heard: list[dict[int, dt.datetime]] = field(default_factory=list)
     running: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
     max_running: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -147,12 +160,13 @@ class StandInPass:
         stop: threading.Event | None = None,
         token_key: bytes | None = None,
         pending_max_age_days: float = 30.0,
-        hinted: Collection[int] = (),
+        hinted: Mapping[int, dt.datetime] | None = None,
     ) -> PassReport:
         key = (site.name, binding.survey_id)
         with self.mutex:
             self.calls.append((site.name, binding.survey_id, kind))
-            self.hinted.append(frozenset(hinted))
+            self.hinted.append(frozenset(hinted or ()))
+            self.heard.append(dict(hinted or {}))
             self.running[key] += 1
             self.max_running[key] = max(self.max_running[key], self.running[key])
         self.arrived.set()
@@ -308,6 +322,8 @@ def test_a_failed_pass_leaves_the_webhooks_ids_to_the_next(sqlite_engine: Engine
     finally:
         daemon.stop()
     assert fake.hinted == [frozenset(), frozenset({7}), frozenset({7, 8})]
+    # given back with the moment 7 was heard, not the moment it was given back
+    assert fake.heard[2][7] == fake.heard[1][7] <= fake.heard[2][8]
 
 
 def test_a_failing_survey_does_not_stop_the_others(sqlite_engine: Engine) -> None:
@@ -789,6 +805,18 @@ def test_subprocess_webhook_to_row_then_sigterm(live_sqlite: Setup) -> None:
         assert health["status"] == "ok", health
         metrics = requests.get(live.url + "/metrics", timeout=5).text
         assert 'pingyi_webhooks_total{outcome="accepted"} 1.0' in metrics
+        # the response's submit date against the moment its webhook was heard: the
+        # double and the site's config are both UTC, so seconds apart, not hours (set
+        # when the pass ends, a moment after its row is in)
+        gauge = f'pingyi_clock_offset_seconds{{site="district",survey="{SID}"}} '
+
+        def clock_offset() -> list[float]:
+            text = requests.get(live.url + "/metrics", timeout=5).text
+            return [float(x.split(" ")[-1]) for x in text.splitlines() if x.startswith(gauge)]
+
+        assert _wait(lambda: bool(clock_offset()), 10)
+        [offset] = clock_offset()
+        assert abs(offset) < 60
         public = requests.get(live.url + "/catalogue.json", timeout=5).json()
         assert any(u["code"] == "C0201" for u in public["units"])
     finally:

@@ -385,7 +385,7 @@ def test_an_id_a_webhook_named_is_read_at_once_below_the_high_water(rig: Rig) ->
     rig.load([5, 6])
     before = len(rig.double.calls)
     # the daemon's pass after the webhook of response 5 (6 had none: it waits for the listing)
-    report = rig.run(now=lambda: start, hinted={5, 3, 77})
+    report = rig.run(now=lambda: start, hinted=dict.fromkeys([5, 3, 77], start))
     assert (report.found_below, report.probed, report.shortfall) == (1, False, 1)
     assert stored(rig.engine) == [1, 2, 3, 4, 5, 50]
     # windows, summary, ids above, one export of the named id: no listing of the survey

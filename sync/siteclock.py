@@ -1,0 +1,115 @@
+"""Does the site's ``timezone`` in pingyi.toml match the clock LimeSurvey writes by?
+
+LimeSurvey stores a response's submit date as its server's local time, with no offset
+(FACTS.md); ``limesurvey.parse_site_time`` reads it in the site's configured timezone.
+If the two differ (the usual case: LimeSurvey in a container whose PHP runs in UTC,
+pingyi.toml left at Asia/Shanghai), every date the records keep is off by whole hours,
+and with them the rectification deadlines, which count working days from the submit
+date. Nothing else would say so: the rows look fine.
+
+Two readings tell, both pure functions of what a pass has read:
+
+- a completion webhook arrives within a second of the submit (the plugin sends it as
+  the respondent's last page goes out): the response's submit date, as read, should
+  be within ``TOLERANCE`` of the moment the webhook was heard;
+- no submit date can lie in the future.
+
+Timezones differ by whole quarter hours; so does the hint in the warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sync.map import Mapped
+
+#: clocks further apart than this are a misconfiguration, not NTP drift or a slow pass
+TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """One response's submit date, as read, against when it was known to be complete."""
+
+    response_id: int
+    submitted_at: datetime  # UTC, read in the site's configured timezone
+    reference: datetime  # UTC: when its webhook was heard, or the pass's clock
+    by_webhook: bool
+
+    @property
+    def offset(self) -> timedelta:
+        """How far LimeSurvey's dates, as read, run ahead (+) or behind (-)."""
+        return self.submitted_at - self.reference
+
+    @property
+    def wrong(self) -> bool:
+        if self.by_webhook:
+            return abs(self.offset) > TOLERANCE
+        return self.offset > TOLERANCE
+
+
+def read_clock(
+    mapped: Iterable[Mapped], heard: Mapping[int, datetime], now: datetime
+) -> ClockReading | None:
+    """The most telling reading among ``mapped`` (``most_telling``), None when there is
+    nothing to compare with: no webhook-heard response and no submit date in the future.
+
+    ``heard``: response id -> when its completion webhook arrived (UTC)."""
+    found: list[ClockReading] = []
+    latest: datetime | None = None
+    latest_id = 0
+    for m in mapped:  # (a pass's every response: plain comparisons, no objects)
+        r = m.response
+        when = r.submitted_at
+        if when is None or r.time_unknown:
+            continue
+        if latest is None or when > latest:
+            latest, latest_id = when, r.response_id
+        at = heard.get(r.response_id) if heard else None
+        if at is not None:
+            found.append(ClockReading(r.response_id, when, at, by_webhook=True))
+    if latest is not None:
+        found.append(ClockReading(latest_id, latest, now, by_webhook=False))
+    return most_telling(found)
+
+
+def most_telling(readings: Iterable[ClockReading | None]) -> ClockReading | None:
+    """A wrong reading before a right one, the furthest off first; a future-date check
+    that found nothing wrong says nothing (a submit date in the past proves nothing)."""
+    best: ClockReading | None = None
+    for reading in readings:
+        if reading is None or not (reading.by_webhook or reading.wrong):
+            continue
+        if best is None or (reading.wrong, abs(reading.offset)) > (best.wrong, abs(best.offset)):
+            best = reading
+    return best
+
+
+def _utc_offset(delta: timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60 / 15) * 15
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def explain(reading: ClockReading, *, site: str, survey_id: int, zone: ZoneInfo) -> str:
+    """The warning for a wrong reading: what was seen, what it means, what to change."""
+    hours = reading.offset.total_seconds() / 3600
+    configured = reading.submitted_at.astimezone(zone).utcoffset() or timedelta()
+    seen = (
+        f"its completion webhook came at {reading.reference:%Y-%m-%d %H:%M:%S} UTC"
+        if reading.by_webhook
+        else f"that is in the future (read at {reading.reference:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    return (
+        f"site {site} survey {survey_id}: response {reading.response_id} was submitted at "
+        f"{reading.submitted_at:%Y-%m-%d %H:%M:%S} UTC as read in the site's timezone "
+        f"{zone}, but {seen}: {hours:+.2f} h. LimeSurvey writes its dates in another "
+        f"timezone, probably {_utc_offset(configured + reading.offset)} (its server's PHP "
+        f"date.timezone plus the 'Time difference' of its global settings), or one of the "
+        f"two clocks is wrong. Set `timezone` of site {site} in pingyi.toml to LimeSurvey's: "
+        f"submit dates, lags and rectification deadlines depend on it "
+        f"(docs/status-and-errors.md)"
+    )
