@@ -3,11 +3,13 @@ HTTP and a real SQLite records database, with the repository's mappings/."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -174,6 +176,24 @@ def test_resync_reads_completed_responses_given_ids_below_the_high_water(setup: 
     assert "LimeSurvey counts 3 completed responses the records lack" in text
     (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
     assert survey["shortfall"] == 3
+
+
+def test_resync_says_when_submit_dates_lie_in_the_future(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a LimeSurvey server in Shanghai whose global 'Time difference' is set to 8 as well:
+    # a response completed now carries a date 8 h ahead of the site's timezone
+    [row] = satisfaction_rows(1, seed=11)
+    ahead = dt.datetime.now(ZoneInfo("Asia/Shanghai")) + dt.timedelta(hours=8)
+    setup.double.load_responses(SID, [{**row, "submitdate": f"{ahead:%Y-%m-%d %H:%M:%S}"}])
+    result = setup.run("resync", "--survey", str(SID))
+    assert result.exit_code == 0, result.output
+    assert "submit dates read +8.00 h off the clock: check the site's timezone" in result.output
+    # the warning (on stderr in a terminal) says what and where
+    assert "response 101 was submitted at" in caplog.text
+    assert "LimeSurvey writes its dates in another timezone, probably UTC+16:00" in caplog.text
+    # the response is stored all the same: the dates are wrong, not the answers
+    assert setup.stored() == completed(setup.double)
 
 
 def test_a_full_resync_that_would_mark_many_deleted_asks_first(setup: Setup) -> None:

@@ -125,6 +125,12 @@ def summary_line(site: str, sid: int, report: PassReport) -> str:
             if report.shortfall and report.shortfall > 0
             else ""
         )
+        + (
+            f"; submit dates read {report.clock_offset_s / 3600:+.2f} h off the clock: check "
+            "the site's timezone (see the warning above)"
+            if report.clock_wrong and report.clock_offset_s is not None
+            else ""
+        )
     )
 
 
