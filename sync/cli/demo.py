@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import click
 import sqlalchemy as sa
@@ -47,6 +48,8 @@ DEFAULT_OUT = Path("pingyi-demo")
 PASSWORD_ENV = "PINGYI_DEMO_LS_PASSWORD"
 TOKEN_KEY_ENV = "PINGYI_DEMO_TOKEN_KEY"
 DEMO_USER = "pingyi-demo"
+#: the district's timezone: the demo site reads its dates in it, and the double writes them in it
+DEMO_ZONE = "Asia/Shanghai"
 SITE = "district"
 
 
@@ -66,7 +69,7 @@ def write_config(path: Path, *, url: str, database_url: str, mappings: Path) -> 
         f"[database]\nurl = {_toml(database_url)}\n\n"
         f"[daemon]\ntoken_hash_key_env = {_toml(TOKEN_KEY_ENV)}\n\n"
         f"[[sites]]\nname = {_toml(SITE)}\nurl = {_toml(url)}\nuser = {_toml(DEMO_USER)}\n"
-        f'password_env = {_toml(PASSWORD_ENV)}\ntimezone = "Asia/Shanghai"\n',
+        f"password_env = {_toml(PASSWORD_ENV)}\ntimezone = {_toml(DEMO_ZONE)}\n",
         encoding="utf-8",
     )
     return path
@@ -386,7 +389,8 @@ def demo(
     t = time.perf_counter()
     data = generate(catalogue, n, seed)
     password = secrets.token_urlsafe(18)
-    double = LimeSurveyDouble(users={DEMO_USER: password}, seed=seed)
+    # the double writes "now" in the zone the demo's site config reads its dates in
+    double = LimeSurveyDouble(users={DEMO_USER: password}, seed=seed, timezone=ZoneInfo(DEMO_ZONE))
     data.load(double)
     gen_s = time.perf_counter() - t
     campaigns = sorted({s.binding.campaign for s in data.surveys})
