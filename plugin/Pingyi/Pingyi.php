@@ -12,6 +12,7 @@
 require_once __DIR__ . '/lib/autoload.php';
 
 use Pingyi\CatalogueCache;
+use Pingyi\DaemonPause;
 use Pingyi\ManifestBuilder;
 use Pingyi\ManifestEndpoint;
 use Pingyi\Messages;
@@ -342,7 +343,8 @@ class Pingyi extends PluginBase
                 $this->log($message, $level === 'warning' ? CLogger::LEVEL_WARNING : CLogger::LEVEL_INFO);
             };
             $site = (string) $this->get('site', null, null, '');
-            (new WebhookSender($url, new Signer($secret), null, $logger, WebhookSender::CONNECT_TIMEOUT, WebhookSender::TIMEOUT, $site))->sendAfterResponse($sid, $rid);
+            $pause = new DaemonPause($url, $this->runtimeFolder());
+            (new WebhookSender($url, new Signer($secret), null, $logger, WebhookSender::CONNECT_TIMEOUT, WebhookSender::TIMEOUT, $site, $pause))->sendAfterResponse($sid, $rid);
         } catch (Throwable $e) {
             $this->log('webhook not scheduled: ' . get_class($e), CLogger::LEVEL_WARNING);
         }
@@ -407,6 +409,17 @@ class Pingyi extends PluginBase
                 $this->set('catalogue_cache', $value);
             }
         );
+    }
+
+    /** LimeSurvey's runtime folder (the web server may write there), else null: PHP's temp folder. */
+    private function runtimeFolder(): ?string
+    {
+        try {
+            $path = (string) App()->getRuntimePath();
+        } catch (Throwable $e) {
+            return null;
+        }
+        return $path !== '' && is_dir($path) && is_writable($path) ? $path : null;
     }
 
     private function adminLanguage(): string

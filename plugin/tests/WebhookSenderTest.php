@@ -3,6 +3,7 @@
 declare(strict_types=1);
 
 use PHPUnit\Framework\TestCase;
+use Pingyi\DaemonPause;
 use Pingyi\Signer;
 use Pingyi\Tests\PhpServer;
 use Pingyi\Tests\Samples;
@@ -140,6 +141,105 @@ final class WebhookSenderTest extends TestCase
             $server->stop();
             fclose($daemon);
         }
+    }
+
+    private function pausing(string $daemonUrl, DaemonPause $pause, float $timeout = 0.3): WebhookSender
+    {
+        $logger = function (string $message, string $level): void {
+            $this->logged[] = [$level, $message];
+        };
+        return new WebhookSender($daemonUrl, new Signer(Samples::SECRET), null, $logger, $timeout, $timeout, 'district', $pause);
+    }
+
+    /** Connections a listening socket that never answers has been sent (then closed). */
+    private static function attempts($daemon): int
+    {
+        $n = 0;
+        while (($conn = @stream_socket_accept($daemon, 0.2)) !== false) {
+            fclose($conn);
+            $n++;
+        }
+        return $n;
+    }
+
+    /**
+     * A hung daemon and a class of respondents finishing at once: without the pause every
+     * completion would wait for the timeout (under mod_php, holding a web server worker);
+     * with it only the first does, and the others are not even sent.
+     */
+    public function testAfterADaemonThatDidNotAnswerTheNextWebhooksWait(): void
+    {
+        $daemon = stream_socket_server('tcp://127.0.0.1:0');  // accepts, never answers
+        $this->assertNotFalse($daemon);
+        $url = 'http://' . stream_socket_get_name($daemon, false);
+        $dir = sys_get_temp_dir() . '/pingyi-pause-' . bin2hex(random_bytes(4));
+        mkdir($dir);
+        try {
+            $pause = new DaemonPause($url, $dir);
+            $start = microtime(true);
+            $this->assertFalse($this->pausing($url, $pause)->send(111111, '1'));
+            $first = microtime(true) - $start;
+            $this->assertGreaterThanOrEqual(0.25, $first, 'the first one waits for its timeout');
+            $this->assertStringContainsString('the next webhooks wait 60 s', $this->logged[0][1]);
+            $start = microtime(true);
+            for ($rid = 2; $rid <= 20; $rid++) {
+                $this->assertFalse($this->pausing($url, new DaemonPause($url, $dir))->send(111111, (string) $rid));
+            }
+            $this->assertLessThan($first, microtime(true) - $start, '19 more took less than the first alone');
+            $this->assertSame(1, self::attempts($daemon), 'only the first was sent');
+            $this->assertSame('info', $this->logged[1][0]);
+            $this->assertStringContainsString('not sent: the daemon did not answer at', $this->logged[1][1]);
+            $this->assertStringContainsString('polling will pick it up', $this->logged[1][1]);
+            // another daemon (another LimeSurvey on this host) is not paused by this one
+            $this->assertNull((new DaemonPause('http://127.0.0.1:1', $dir))->since());
+        } finally {
+            fclose($daemon);
+            array_map('unlink', (array) glob($dir . '/*'));
+            rmdir($dir);
+        }
+    }
+
+    public function testThePauseEndsAndAnAnswerClearsIt(): void
+    {
+        $server = new PhpServer(__DIR__ . '/server/record_router.php', ['PINGYI_RECORD' => $this->record, 'PINGYI_STATUS' => '202']);
+        $now = 1_800_000_000;
+        $clock = static function () use (&$now): int {
+            return $now;
+        };
+        $pause = new DaemonPause($server->url(), sys_get_temp_dir(), 60, $clock);
+        try {
+            $pause->failed();  // the daemon did not answer a minute ago ...
+            $this->assertSame($now, $pause->since());
+            $this->assertFalse($this->pausing($server->url(), $pause)->send(111111, '1'));
+            $now += 59;
+            $this->assertFalse($this->pausing($server->url(), $pause)->send(111111, '2'));
+            $this->assertSame('', (string) file_get_contents($this->record), 'nothing sent while paused');
+            $now += 1;  // ... and now it is a minute
+            $this->assertNull($pause->since());
+            $this->assertTrue($this->pausing($server->url(), $pause)->send(111111, '3'));
+            $this->assertFileDoesNotExist($pause->path(), 'an answer ends the pause');
+        } finally {
+            $server->stop();
+            @unlink($pause->path());
+        }
+        $got = json_decode(trim((string) file_get_contents($this->record)), true);
+        $this->assertSame('{"survey_id":111111,"response_id":3,"site":"district"}', $got['body']);
+    }
+
+    public function testAnErrorAnswerDoesNotPause(): void
+    {
+        $server = new PhpServer(__DIR__ . '/server/record_router.php', ['PINGYI_RECORD' => $this->record, 'PINGYI_STATUS' => '401']);
+        $pause = new DaemonPause($server->url(), sys_get_temp_dir());
+        try {
+            $this->assertFalse($this->pausing($server->url(), $pause)->send(111111, '1'));
+            $this->assertFalse($this->pausing($server->url(), $pause)->send(111111, '2'));
+        } finally {
+            $server->stop();
+            @unlink($pause->path());
+        }
+        // a quick refusal (a wrong secret) costs the respondent nothing: both were sent
+        $this->assertCount(2, file((string) $this->record));
+        $this->assertStringNotContainsString('wait', $this->logged[0][1]);
     }
 
     public function testAnInvalidUrlDoesNotThrow(): void

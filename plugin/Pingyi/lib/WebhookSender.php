@@ -9,7 +9,8 @@ namespace Pingyi;
  * at its next poll. The respondent must never wait for or see this: the request goes out
  * after the page has been handed back (handPageBack), with short timeouts
  * (CONNECT_TIMEOUT, TIMEOUT), and a failure is only logged: the daemon's polling picks
- * the response up anyway. Only ids travel: no answers, no token.
+ * the response up anyway. After a try the daemon did not answer, the next ones wait a
+ * minute (DaemonPause). Only ids travel: no answers, no token.
  */
 final class WebhookSender
 {
@@ -37,6 +38,8 @@ final class WebhookSender
     private $timeout;
     /** @var string */
     private $site;
+    /** @var DaemonPause|null */
+    private $pause;
 
     /** @param callable(string, string): void|null $logger (message, level "info"|"warning") */
     public function __construct(
@@ -46,9 +49,11 @@ final class WebhookSender
         ?callable $logger = null,
         float $connectTimeout = self::CONNECT_TIMEOUT,
         float $timeout = self::TIMEOUT,
-        string $site = ''
+        string $site = '',
+        ?DaemonPause $pause = null
     ) {
         $this->site = $site;
+        $this->pause = $pause;
         $this->url = rtrim($daemonUrl, '/') . '/webhook';
         $this->signer = $signer;
         $this->http = $http ?? new Http();
@@ -90,6 +95,13 @@ final class WebhookSender
     /** Sends now; true when the daemon accepted it (2xx). Never throws. */
     public function send(int $surveyId, string $responseId): bool
     {
+        $since = $this->pause !== null ? $this->pause->since() : null;
+        if ($since !== null && $this->pause !== null) {
+            ($this->logger)("webhook for survey {$surveyId} response {$responseId} not sent: the daemon "
+                . 'did not answer at ' . gmdate('H:i:s', $since) . ' UTC, next try after '
+                . gmdate('H:i:s', $this->pause->until($since)) . ' UTC; polling will pick it up', 'info');
+            return false;
+        }
         try {
             $req = $this->buildRequest($surveyId, $responseId);
             $res = $this->http->request('POST', $req['url'], $req['headers'], $req['body'], $this->connectTimeout, $this->timeout);
@@ -98,13 +110,24 @@ final class WebhookSender
                 . get_class($e) . '; polling will pick it up', 'warning');
             return false;
         }
+        $paused = '';
+        if ($this->pause !== null) {
+            // no answer at all (refused, timed out): pause; any answer, even an error, came
+            // quickly and says the daemon is there
+            if ($res['status'] === 0) {
+                $this->pause->failed();
+                $paused = '; the next webhooks wait ' . $this->pause->seconds() . ' s';
+            } else {
+                $this->pause->answered();
+            }
+        }
         if ($res['status'] >= 200 && $res['status'] < 300) {
             ($this->logger)("webhook for survey {$surveyId} response {$responseId} accepted", 'info');
             return true;
         }
         $why = $res['status'] === 0 ? (string) $res['error'] : 'HTTP ' . $res['status'];
         ($this->logger)("webhook to {$this->url} for survey {$surveyId} response {$responseId} failed: "
-            . "{$why}; the daemon's polling will pick it up", 'warning');
+            . "{$why}{$paused}; the daemon's polling will pick it up", 'warning');
         return false;
     }
 
