@@ -367,6 +367,11 @@ class SyncCursor(Timestamped, Base):
     shortfall: Mapped[int | None]
     #: when a pass last listed the completed ids below the high water (``sync.pull``)
     probed_at: Mapped[dt.datetime | None]
+    #: seconds the submit dates, read in the site's timezone, ran from the moments their
+    #: webhooks were heard (or ahead of the clock) when last measured (``sync.siteclock``);
+    #: hours: the timezone is wrong. Cleared by a full pass that measured nothing wrong
+    clock_offset: Mapped[float | None]
+    clock_read_at: Mapped[dt.datetime | None]
 
 
 class SyncPending(Timestamped, Base):

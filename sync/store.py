@@ -952,6 +952,12 @@ def finish_run(
                 row["shortfall"] = report.shortfall or None
             if report.probed:
                 row["probed_at"] = now
+            if report.clock_offset_s is not None:
+                row.update(clock_offset=report.clock_offset_s, clock_read_at=now)
+            elif report.full and not report.dry_run:
+                # the remedy after a timezone fix (docs/status-and-errors.md): every date
+                # read again under the current config, nothing found wrong
+                row.update(clock_offset=None, clock_read_at=None)
         else:
             row.update(last_error=message, last_error_kind=kind, last_error_at=now)
         columns = [k for k in row if k not in ("site", "survey_id")]

@@ -194,6 +194,19 @@ def test_resync_says_when_submit_dates_lie_in_the_future(
     assert "LimeSurvey writes its dates in another timezone, probably UTC+16:00" in caplog.text
     # the response is stored all the same: the dates are wrong, not the answers
     assert setup.stored() == completed(setup.double)
+    # and status says so until it is mended
+    text = setup.run("status").output
+    assert "submit dates read +8.00 h off (measured 20" in text
+    assert "the site's timezone is probably not LimeSurvey's" in text
+    (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
+    assert abs(survey["clock_offset_seconds"] - 8 * 3600) < 60
+    # a full resync that finds every date within the clock clears it (the response with
+    # the date ahead is gone here; after a timezone fix the dates read are right)
+    setup.double.delete_response(SID, 101)
+    assert setup.run("resync", "--survey", str(SID), "--full").exit_code == 0
+    assert "h off" not in setup.run("status").output
+    (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
+    assert survey["clock_offset_seconds"] is None
 
 
 def test_a_full_resync_that_would_mark_many_deleted_asks_first(setup: Setup) -> None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sync import db as database
-from sync import sites
+from sync import siteclock, sites
 from sync.cli import Context, pass_context
 from sync.config import Config
 from sync.errors import PingyiError
@@ -92,6 +92,8 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
                 "last_error_at": _iso(cur.last_error_at) if cur is not None else None,
                 "quarantined": held.get((site, sid), 0),
                 "shortfall": (cur.shortfall or 0) if cur is not None else 0,
+                "clock_offset_seconds": cur.clock_offset if cur is not None else None,
+                "clock_read_at": _iso(cur.clock_read_at) if cur is not None else None,
             }
         )
     site_states = []
@@ -160,6 +162,12 @@ def status(ctx: Context, as_json: bool) -> None:
                 f"; the records hold {-s['shortfall']} completed responses LimeSurvey no longer "
                 "has (deleted there, or the survey was deactivated: see "
                 "docs/status-and-errors.md before any `resync --full`)"
+            )
+        offset = s["clock_offset_seconds"]
+        if offset is not None and abs(offset) > siteclock.TOLERANCE.total_seconds():
+            line += (
+                f"; submit dates read {offset / 3600:+.2f} h off (measured {s['clock_read_at']}):"
+                " the site's timezone is probably not LimeSurvey's (docs/status-and-errors.md)"
             )
         if not s["bound"]:
             line += " (no binding now)"
