@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,9 @@ class PacedDouble(LimeSurveyDouble):
 
 
 def double_with(cat: Catalogue, n: int, password: str) -> PacedDouble:
-    double = PacedDouble(users={USER: password})
+    # dates written in UTC, as bench.webhook's site reads them (its passes compare them
+    # with the moments the webhooks were heard, sync.siteclock)
+    double = PacedDouble(users={USER: password}, timezone=UTC)
     s = survey(cat)
     double.add_survey(s.spec)
     double.load_responses(s.sid, rows(s, n))

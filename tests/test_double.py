@@ -247,3 +247,29 @@ def test_cli_serves_until_interrupted() -> None:
         finally:
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "UTC"])
+def test_cli_double_writes_its_dates_in_the_zone_asked(zone: str) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from sync.cli.double import build
+
+    double, [sid] = build(("111111",), 0, "admin", "pw", 0, timezone=zone)
+    [row] = satisfaction_rows(1, seed=1, incomplete=0)
+    del row["submitdate"]  # completed now
+    [rid] = double.load_responses(sid, [row])
+    written = dt.datetime.strptime(double.get_response(sid, rid)["submitdate"], "%Y-%m-%d %H:%M:%S")
+    expected = dt.datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
+    assert abs(written - expected) < dt.timedelta(minutes=1)
+
+
+def test_cli_double_refuses_a_zone_that_is_not_one() -> None:
+    from click.testing import CliRunner
+
+    from sync.cli import cli
+
+    result = CliRunner().invoke(cli, ["double", "--timezone", "Mars/Olympus"])
+    assert result.exit_code == 2
+    assert "'Mars/Olympus': not an IANA timezone" in result.output

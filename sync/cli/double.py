@@ -11,6 +11,7 @@ import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -26,13 +27,15 @@ def build(
     user: str,
     password: str,
     seed: int,
+    *,
+    timezone: str = "Asia/Shanghai",
 ) -> tuple[LimeSurveyDouble, list[int]]:
     """The double with its surveys: an .lss path is imported, a bare number becomes the
     sample satisfaction survey with that id (active, with ``responses`` rows)."""
     from sync.testing.double import LimeSurveyDouble
     from sync.testing.samples import satisfaction_rows, satisfaction_survey
 
-    double = LimeSurveyDouble(users={user: password}, seed=seed)
+    double = LimeSurveyDouble(users={user: password}, seed=seed, timezone=ZoneInfo(timezone))
     sids: list[int] = []
     for item in (part for value in surveys for part in value.split(",") if part):
         if item.isdigit():
@@ -72,6 +75,13 @@ def build(
     help="Fault kinds, comma-separated.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for faults and sample rows.")
+@click.option(
+    "--timezone",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="Zone the double writes its dates in, as LimeSurvey its server's (a site's "
+    "default timezone in pingyi.toml).",
+)
 def double(
     *,
     host: str,
@@ -82,13 +92,20 @@ def double(
     fault_rate: float,
     kinds: str,
     seed: int,
+    timezone: str,
 ) -> None:
     """Serve a LimeSurvey 6.2.1 RemoteControl 2 double until Ctrl-C.
 
     The test password comes from $PINGYI_DOUBLE_PASSWORD, else a random one is printed:
     passwords never go on a command line, not even a double's."""
     password = os.environ.get("PINGYI_DOUBLE_PASSWORD") or secrets.token_urlsafe(12)
-    built, sids = build(surveys, responses, user, password, seed)
+    try:
+        zone = ZoneInfo(timezone).key
+    except (ValueError, KeyError) as exc:
+        raise click.BadParameter(
+            f"{timezone!r}: not an IANA timezone", param_hint="--timezone"
+        ) from exc
+    built, sids = build(surveys, responses, user, password, seed, timezone=zone)
     try:
         built.faults = Faults(rate=fault_rate, kinds={k for k in kinds.split(",") if k}, seed=seed)
     except ValueError as exc:
