@@ -152,6 +152,31 @@ def test_a_date_with_a_fraction_of_a_second_is_read() -> None:
     assert row.started_at == datetime(2024, 3, 1, 2, 15, 0, 500000, tzinfo=UTC)
 
 
+def test_a_row_as_limesurvey_6_4_2_exports_it_is_read_like_6_2_1_s() -> None:
+    # LimeSurvey 6.4.2 exports "" where 6.2.1 exports null for what RC2 add_response did
+    # not set: lastpage, seed and unanswered columns (docs/real-limesurvey-check.md)
+    as_6_4_2 = {
+        "id": 1,
+        "submitdate": "2026-11-26 10:00:00",
+        "lastpage": "",
+        "startlanguage": "zh-Hans",
+        "seed": "",
+        "startdate": "2026-11-26 15:04:33",
+        "datestamp": "2026-11-26 15:04:33",
+        "office": "U0102",
+        "overall": "A2",
+        "detail[SQ003]": "",
+        "comment": "很好👍𠮷",
+    }
+    as_6_2_1 = {**as_6_4_2, "lastpage": None, "seed": None, "detail[SQ003]": None}
+    new, old = (parse_row(raw, zone=SHANGHAI, survey_id=222222) for raw in (as_6_4_2, as_6_2_1))
+    assert new == old
+    assert new.completed
+    assert new.last_page is None
+    assert new.answers["detail[SQ003]"] is None
+    assert new.answers["comment"] == "很好👍𠮷"
+
+
 def test_bad_date_names_survey_and_response() -> None:
     with pytest.raises(InputError, match=r"survey 5 response 9.*submitdate"):
         parse_row({"id": 9, "submitdate": "01/03/2024"}, zone=SHANGHAI, survey_id=5)
