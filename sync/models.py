@@ -369,9 +369,11 @@ class SyncCursor(Timestamped, Base):
     probed_at: Mapped[dt.datetime | None]
     #: seconds the submit dates, read in the site's timezone, ran from the moments their
     #: webhooks were heard (or ahead of the clock) when last measured (``sync.siteclock``);
-    #: hours: the timezone is wrong. Cleared by a full pass that measured nothing wrong
+    #: hours: the timezone is wrong. Replaced by the next reading; cleared by a pass under
+    #: another configured timezone than ``clock_zone``, the one it was measured under
     clock_offset: Mapped[float | None]
     clock_read_at: Mapped[dt.datetime | None]
+    clock_zone: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class SyncPending(Timestamped, Base):

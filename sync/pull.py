@@ -152,6 +152,8 @@ class PassReport(store.WindowResult):
     clock_offset_s: float | None = None
     #: that offset is beyond ``siteclock.TOLERANCE``: the site's timezone is suspect
     clock_wrong: bool = False
+    #: the site's configured timezone the dates were read in
+    zone: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "touched"}
@@ -430,7 +432,7 @@ def run_pass(
     sid = binding.survey_id
     started = time.monotonic()
     calls_before = len(client.calls)
-    report = PassReport(dry_run=dry_run, full=full)
+    report = PassReport(dry_run=dry_run, full=full, zone=site.timezone)
     key = store.SurveyKey(site.name, sid)
 
     state = _db_retry(lambda: store.load_state(engine, key))

@@ -88,28 +88,70 @@ def most_telling(readings: Iterable[ClockReading | None]) -> ClockReading | None
     return best
 
 
+#: timezones are whole quarter hours apart (nearly all whole hours); an offset of less
+#: than an hour is taken for a clock that is wrong, and more than SKEW beside the nearest
+#: quarter hour is named as such too
+QUARTER = timedelta(minutes=15)
+SKEW = timedelta(minutes=3)
+#: no timezone is further from UTC than this (Pacific/Kiritimati, UTC+14)
+FURTHEST = timedelta(hours=14)
+
+
 def _utc_offset(delta: timedelta) -> str:
-    minutes = round(delta.total_seconds() / 60 / 15) * 15
+    minutes = round(delta.total_seconds() / 60)
     sign = "+" if minutes >= 0 else "-"
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def explain(reading: ClockReading, *, site: str, survey_id: int, zone: ZoneInfo) -> str:
-    """The warning for a wrong reading: what was seen, what it means, what to change."""
+    """The warning for a wrong reading: what was seen, what it means, what to change.
+
+    Only a webhook reading measures the offset; a date in the future only bounds it from
+    below (the response may be hours old), so no zone is named from one. An offset under
+    an hour is a wrong clock."""
     hours = reading.offset.total_seconds() / 3600
-    configured = reading.submitted_at.astimezone(zone).utcoffset() or timedelta()
-    seen = (
-        f"its completion webhook came at {reading.reference:%Y-%m-%d %H:%M:%S} UTC"
-        if reading.by_webhook
-        else f"that is in the future (read at {reading.reference:%Y-%m-%d %H:%M:%S} UTC)"
+    at = f"{reading.submitted_at:%Y-%m-%d %H:%M:%S} UTC as read in the site's timezone {zone.key}"
+    fix = (
+        f"Set `timezone` of site {site} in pingyi.toml to LimeSurvey's and restart the "
+        "daemon: submit dates, lags and rectification deadlines depend on it "
+        "(docs/status-and-errors.md)"
     )
+    head = f"site {site} survey {survey_id}: response {reading.response_id} was submitted at {at}"
+    if not reading.by_webhook:
+        return (
+            f"{head}, which is in the future (read at {reading.reference:%Y-%m-%d %H:%M:%S} "
+            f"UTC): LimeSurvey's dates run at least {hours:+.2f} h ahead of {zone.key}. "
+            "LimeSurvey writes them in a timezone further east (its server's PHP "
+            "date.timezone plus the 'Time difference' of its global settings), or its clock "
+            f"is wrong. {fix}"
+        )
+    head += (
+        f", but its completion webhook came at {reading.reference:%Y-%m-%d %H:%M:%S} UTC: "
+        f"{hours:+.2f} h"
+    )
+    if abs(reading.offset) < timedelta(hours=1):
+        return (
+            f"{head}. That is not a timezone: the clocks of LimeSurvey's server and this "
+            f"machine differ by about {abs(reading.offset.total_seconds()) / 60:.0f} minutes. "
+            "Set both right (NTP); dates, lags and rectification deadlines are read from them"
+        )
+    quarters = round(reading.offset / QUARTER)
+    rest = abs(reading.offset - quarters * QUARTER)
+    besides = (
+        f"; the two clocks also differ by about {rest.total_seconds() / 60:.0f} minutes (NTP)"
+        if rest > SKEW
+        else ""
+    )
+    configured = reading.submitted_at.astimezone(zone).utcoffset() or timedelta()
+    theirs = configured + quarters * QUARTER
+    if abs(theirs) > FURTHEST:
+        return (
+            f"{head}. No timezone is that far from UTC ({_utc_offset(theirs)}): LimeSurvey's "
+            "'Time difference' global setting probably shifts dates its server already writes "
+            f"in local time; set it to 0{besides}. {fix}"
+        )
     return (
-        f"site {site} survey {survey_id}: response {reading.response_id} was submitted at "
-        f"{reading.submitted_at:%Y-%m-%d %H:%M:%S} UTC as read in the site's timezone "
-        f"{zone}, but {seen}: {hours:+.2f} h. LimeSurvey writes its dates in another "
-        f"timezone, probably {_utc_offset(configured + reading.offset)} (its server's PHP "
-        f"date.timezone plus the 'Time difference' of its global settings), or one of the "
-        f"two clocks is wrong. Set `timezone` of site {site} in pingyi.toml to LimeSurvey's: "
-        f"submit dates, lags and rectification deadlines depend on it "
-        f"(docs/status-and-errors.md)"
+        f"{head}. LimeSurvey writes its dates in another timezone, probably "
+        f"{_utc_offset(theirs)} (its server's PHP date.timezone plus the 'Time difference' "
+        f"of its global settings), or one of the two clocks is wrong{besides}. {fix}"
     )

@@ -953,12 +953,22 @@ def finish_run(
             if report.probed:
                 row["probed_at"] = now
             if report.clock_offset_s is not None:
-                row.update(clock_offset=report.clock_offset_s, clock_read_at=now)
-            elif report.full and not report.dry_run:
-                # the remedy after a timezone fix (docs/status-and-errors.md): every date
-                # read again under the current config, nothing found wrong
-                row.update(clock_offset=None, clock_read_at=None)
+                row.update(
+                    clock_offset=report.clock_offset_s, clock_read_at=now, clock_zone=report.zone
+                )
         else:
             row.update(last_error=message, last_error_kind=kind, last_error_at=now)
         columns = [k for k in row if k not in ("site", "survey_id")]
         upsert(conn, SyncCursor, [row], ("site", "survey_id"), columns)
+        if error is None and report.clock_offset_s is None and report.zone:
+            # a reading made under another configured timezone says nothing of this one
+            # (the remedy: the site's timezone changed); the next webhook measures again
+            conn.execute(
+                sa.update(SyncCursor)
+                .where(
+                    _survey(SyncCursor, key),
+                    SyncCursor.clock_zone.is_not(None),
+                    SyncCursor.clock_zone != report.zone,
+                )
+                .values(clock_offset=None, clock_read_at=None, clock_zone=None)
+            )

@@ -191,22 +191,32 @@ def test_resync_says_when_submit_dates_lie_in_the_future(
     assert "submit dates read +8.00 h off the clock: check the site's timezone" in result.output
     # the warning (on stderr in a terminal) says what and where
     assert "response 101 was submitted at" in caplog.text
-    assert "LimeSurvey writes its dates in another timezone, probably UTC+16:00" in caplog.text
+    # a date in the future bounds the offset from below: no zone is guessed from it
+    assert "LimeSurvey's dates run at least +8.00 h ahead of Asia/Shanghai" in caplog.text
     # the response is stored all the same: the dates are wrong, not the answers
     assert setup.stored() == completed(setup.double)
     # and status says so until it is mended
     text = setup.run("status").output
-    assert "submit dates read +8.00 h off (measured 20" in text
-    assert "the site's timezone is probably not LimeSurvey's" in text
+    assert "submit dates read +8.00 h off in the pass of 20" in text
+    assert "(timezone Asia/Shanghai): the site's timezone or a clock is wrong" in text
     (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
     assert abs(survey["clock_offset_seconds"] - 8 * 3600) < 60
-    # a full resync that finds every date within the clock clears it (the response with
-    # the date ahead is gone here; after a timezone fix the dates read are right)
+    # a full resync that sees nothing ahead proves nothing (a response may simply be old):
+    # the reading stays
     setup.double.delete_response(SID, 101)
     assert setup.run("resync", "--survey", str(SID), "--full").exit_code == 0
+    assert "+8.00 h off" in setup.run("status").output
+    # the remedy, the site's timezone changed: status drops the reading made under the
+    # old one at once, the next pass clears it
+    text = setup.config.read_text("utf-8").replace('"Asia/Shanghai"', '"Asia/Tokyo"')
+    setup.config.write_text(text, "utf-8")
     assert "h off" not in setup.run("status").output
-    (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
-    assert survey["clock_offset_seconds"] is None
+    assert setup.run("resync", "--survey", str(SID)).exit_code == 0
+    engine = db.make_engine(setup.db_url)
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(SyncCursor.clock_offset, SyncCursor.clock_zone)).one()
+    engine.dispose()
+    assert tuple(kept) == (None, None)
 
 
 def test_a_full_resync_that_would_mark_many_deleted_asks_first(setup: Setup) -> None:

@@ -126,8 +126,10 @@ def test_dates_in_the_future_are_named_without_a_webhook(
     assert report.clock_offset_s is not None
     assert abs(report.clock_offset_s - 8 * 3600) < 60
     [warning] = [r.getMessage() for r in caplog.records if "timezone" in r.getMessage()]
-    assert "that is in the future" in warning
-    assert "probably UTC+08:00" in warning
+    assert "which is in the future" in warning
+    # a date in the future bounds the offset from below only: no zone is named from it
+    assert "LimeSurvey's dates run at least +8.00 h ahead of UTC" in warning
+    assert "probably" not in warning
 
 
 def test_dates_in_the_past_without_a_webhook_prove_nothing(engine: Engine) -> None:
@@ -194,3 +196,22 @@ def test_the_warning_names_limesurvey_s_probable_offset(
     text = siteclock.explain(reading(minutes), site="district", survey_id=1, zone=ZoneInfo(zone))
     assert f"probably {expected} " in text
     assert f"site's timezone {zone}," in text
+    assert "restart the daemon" in text
+
+
+def test_a_clock_that_is_minutes_off_is_not_called_a_timezone() -> None:
+    text = siteclock.explain(reading(12), site="district", survey_id=1, zone=SHANGHAI)
+    assert "That is not a timezone" in text
+    assert "differ by about 12 minutes" in text
+    assert "probably" not in text
+    # minutes beside whole hours: a zone, and a clock besides
+    text = siteclock.explain(reading(-480 + 7), site="district", survey_id=1, zone=SHANGHAI)
+    assert "probably UTC+00:00" in text
+    assert "the two clocks also differ by about 7 minutes" in text
+
+
+def test_an_offset_beyond_any_timezone_points_at_the_time_difference() -> None:
+    # LimeSurvey's server already in Shanghai, its 'Time difference' set to 8 as well
+    text = siteclock.explain(reading(480), site="district", survey_id=1, zone=SHANGHAI)
+    assert "No timezone is that far from UTC (UTC+16:00)" in text
+    assert "'Time difference' global setting" in text

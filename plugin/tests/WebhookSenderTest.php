@@ -226,6 +226,18 @@ final class WebhookSenderTest extends TestCase
         $this->assertSame('{"survey_id":111111,"response_id":3,"site":"district"}', $got['body']);
     }
 
+    public function testAPauseThatCannotBeRecordedIsNotClaimed(): void
+    {
+        $sock = stream_socket_server('tcp://127.0.0.1:0');
+        $url = 'http://' . stream_socket_get_name($sock, false);
+        fclose($sock);  // nobody listening
+        $pause = new DaemonPause($url, '/nonexistent-folder-' . bin2hex(random_bytes(4)));
+        $this->assertFalse($this->pausing($url, $pause)->send(111111, '1'));
+        $this->assertStringContainsString('no pause could be recorded in /nonexistent-folder-', $this->logged[0][1]);
+        $this->assertStringNotContainsString('the next webhooks wait', $this->logged[0][1]);
+        $this->assertNull($pause->since());
+    }
+
     public function testAnErrorAnswerDoesNotPause(): void
     {
         $server = new PhpServer(__DIR__ . '/server/record_router.php', ['PINGYI_RECORD' => $this->record, 'PINGYI_STATUS' => '401']);

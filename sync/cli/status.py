@@ -67,6 +67,7 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
                 .group_by(Quarantine.site, Quarantine.survey_id)
             )
         }
+    zones = {s.name: s.timezone for s in config.sites}
     surveys = []
     for site, sid in sorted(bound | set(cursors) | set(pending) | set(held)):
         cur = cursors.get((site, sid))
@@ -92,8 +93,7 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
                 "last_error_at": _iso(cur.last_error_at) if cur is not None else None,
                 "quarantined": held.get((site, sid), 0),
                 "shortfall": (cur.shortfall or 0) if cur is not None else 0,
-                "clock_offset_seconds": cur.clock_offset if cur is not None else None,
-                "clock_read_at": _iso(cur.clock_read_at) if cur is not None else None,
+                **_clock(cur, zones.get(site)),
             }
         )
     site_states = []
@@ -116,6 +116,19 @@ def collect(engine: Engine, config: Config, *, now: dt.datetime | None = None) -
         "sites": site_states,
         "surveys": surveys,
         "results": waiting,
+    }
+
+
+def _clock(cur: Any, zone: str | None) -> dict[str, Any]:
+    """The last clock reading (``sync.siteclock``), unless it was made under another
+    timezone than the site's now: changing it is the remedy, and the next webhook
+    measures again (the next pass clears the old reading)."""
+    if cur is None or cur.clock_offset is None or (zone is not None and cur.clock_zone != zone):
+        return {"clock_offset_seconds": None, "clock_read_at": None, "clock_zone": None}
+    return {
+        "clock_offset_seconds": cur.clock_offset,
+        "clock_read_at": _iso(cur.clock_read_at),
+        "clock_zone": cur.clock_zone,
     }
 
 
@@ -166,8 +179,9 @@ def status(ctx: Context, as_json: bool) -> None:
         offset = s["clock_offset_seconds"]
         if offset is not None and abs(offset) > siteclock.TOLERANCE.total_seconds():
             line += (
-                f"; submit dates read {offset / 3600:+.2f} h off (measured {s['clock_read_at']}):"
-                " the site's timezone is probably not LimeSurvey's (docs/status-and-errors.md)"
+                f"; submit dates read {offset / 3600:+.2f} h off in the pass of "
+                f"{s['clock_read_at']} (timezone {s['clock_zone']}): the site's timezone or a "
+                "clock is wrong (docs/status-and-errors.md)"
             )
         if not s["bound"]:
             line += " (no binding now)"

@@ -61,14 +61,18 @@ final class DaemonPause
         return $since + $this->seconds;
     }
 
-    public function failed(): void
+    /** Starts the pause; false when it could not be recorded (the folder not writable). */
+    public function failed(): bool
     {
-        @touch($this->path, ($this->clock)());
+        // (setting a file's time needs its owner: in a shared temp folder with the sticky
+        // bit, another user's file of the same name cannot be touched)
+        return @touch($this->path, ($this->clock)());
     }
 
     public function answered(): void
     {
-        if (is_file($this->path)) {
+        // silenced: open_basedir may keep the temp folder out of reach
+        if (@is_file($this->path)) {
             @unlink($this->path);
         }
     }

@@ -115,8 +115,10 @@ final class WebhookSender
             // no answer at all (refused, timed out): pause; any answer, even an error, came
             // quickly and says the daemon is there
             if ($res['status'] === 0) {
-                $this->pause->failed();
-                $paused = '; the next webhooks wait ' . $this->pause->seconds() . ' s';
+                $paused = $this->pause->failed()
+                    ? '; the next webhooks wait ' . $this->pause->seconds() . ' s'
+                    : '; no pause could be recorded in ' . dirname($this->pause->path())
+                        . ' (not writable), so every webhook will try';
             } else {
                 $this->pause->answered();
             }
