@@ -201,6 +201,13 @@ def test_resync_says_when_submit_dates_lie_in_the_future(
     assert "(timezone Asia/Shanghai): the site's timezone or a clock is wrong" in text
     (survey,) = json.loads(setup.run("status", "--json").output)["surveys"]
     assert abs(survey["clock_offset_seconds"] - 8 * 3600) < 60
+    # so does doctor, as a failure with what to do
+    doctor = setup.run("doctor")
+    assert doctor.exit_code == 1
+    assert f"FAIL site timezones: site district survey {SID}: submit dates read +8.00 h" in (
+        doctor.output
+    )
+    assert "restart the daemon, then pingyi resync --full" in doctor.output
     # a full resync that sees nothing ahead proves nothing (a response may simply be old):
     # the reading stays
     setup.double.delete_response(SID, 101)
@@ -211,12 +218,21 @@ def test_resync_says_when_submit_dates_lie_in_the_future(
     text = setup.config.read_text("utf-8").replace('"Asia/Shanghai"', '"Asia/Tokyo"')
     setup.config.write_text(text, "utf-8")
     assert "h off" not in setup.run("status").output
+    assert "OK   site timezones: not measured yet" in setup.run("doctor").output
     assert setup.run("resync", "--survey", str(SID)).exit_code == 0
     engine = db.make_engine(setup.db_url)
     with engine.connect() as conn:
         kept = conn.execute(sa.select(SyncCursor.clock_offset, SyncCursor.clock_zone)).one()
     engine.dispose()
     assert tuple(kept) == (None, None)
+    # a webhook's reading under the new zone, seconds off: all is well
+    engine = db.make_engine(setup.db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(SyncCursor).values(clock_offset=1.2, clock_zone="Asia/Tokyo"))
+    engine.dispose()
+    assert "OK   site timezones: 1 of 1 surveys measured, all within 10 minutes" in (
+        setup.run("doctor").output
+    )
 
 
 def test_a_full_resync_that_would_mark_many_deleted_asks_first(setup: Setup) -> None:

@@ -115,6 +115,39 @@ def check_limesurvey_login(ctx: Context) -> Outcome:
         return _site_outcome([sites.check_login(engine, site) for site in ctx.config.sites])
 
 
+@check("site timezones", needs=("migrations",))
+def check_site_clocks(ctx: Context) -> Outcome:
+    """The last clock reading of each survey under its site's timezone (sync.siteclock,
+    as ``status`` shows them): no database writes, no LimeSurvey call."""
+    from sync import siteclock
+    from sync.cli.status import collect
+
+    with database.opened(ctx.config) as engine:
+        surveys = collect(engine, ctx.config)["surveys"]
+    measured = [s for s in surveys if s["clock_offset_seconds"] is not None]
+    off = [
+        s for s in measured if abs(s["clock_offset_seconds"]) > siteclock.TOLERANCE.total_seconds()
+    ]
+    if off:
+        return Outcome(
+            False,
+            "; ".join(
+                f"site {s['site']} survey {s['survey_id']}: submit dates read "
+                f"{s['clock_offset_seconds'] / 3600:+.2f} h off in the pass of "
+                f"{s['clock_read_at']} (timezone {s['clock_zone']})"
+                for s in off
+            ),
+            "set the site's timezone in pingyi.toml to LimeSurvey's (the daemon's log names "
+            "the probable one), restart the daemon, then pingyi resync --full "
+            "(docs/status-and-errors.md)",
+        )
+    if not measured:
+        return Outcome(True, "not measured yet (completion webhooks measure them)")
+    return Outcome(
+        True, f"{len(measured)} of {len(surveys)} surveys measured, all within 10 minutes"
+    )
+
+
 def run_checks(ctx: Context) -> list[tuple[str, Outcome]]:
     results: list[tuple[str, Outcome]] = []
     passed: set[str] = set()
