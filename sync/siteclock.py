@@ -12,9 +12,11 @@ Two readings tell, both pure functions of what a pass has read:
 - a completion webhook arrives within a second of the submit (the plugin sends it as
   the respondent's last page goes out): the response's submit date, as read, should
   be within ``TOLERANCE`` of the moment the webhook was heard;
-- no submit date can lie in the future.
+- no submit date can lie in the future (which bounds the offset from below only: the
+  response may be hours old, so no zone is named from it).
 
-Timezones differ by whole quarter hours; so does the hint in the warning.
+The warning (``explain``) names the zone LimeSurvey's dates are probably in from a
+webhook reading, to the quarter hour; an offset under an hour is clocks that differ.
 """
 
 from __future__ import annotations
