@@ -510,6 +510,17 @@ def run_pass(
             write(read)
             cursor = cursor.seen(read.complete, read.incomplete)
 
+    def settle_clock() -> None:
+        """The pass's clock reading into the report, and its warning into the log."""
+        if reading is None:
+            return
+        report.clock_offset_s = reading.offset.total_seconds()
+        report.clock_wrong = reading.wrong
+        if reading.wrong:
+            log.warning(
+                "%s", siteclock.explain(reading, site=site.name, survey_id=sid, zone=site.zone)
+            )
+
     def unread(ids: Iterable[int]) -> list[int]:
         """Of ``ids``, those this pass did not read: at or below the high water it started
         from and not pending then (the pending re-read and the windows read the rest)."""
@@ -641,21 +652,17 @@ def run_pass(
 
         report.high_water = cursor.high_water
         report.pending = len(cursor.pending)
-        if reading is not None:
-            report.clock_offset_s = reading.offset.total_seconds()
-            report.clock_wrong = reading.wrong
-            if reading.wrong:
-                log.warning(
-                    "%s",
-                    siteclock.explain(reading, site=site.name, survey_id=sid, zone=site.zone),
-                )
     except PingyiError as failure:
         error = failure
+        # the windows written before the failure were read all the same: their clock
+        # reading counts (the webhooks' ids given back will not be read again)
+        settle_clock()
         report.rc2_calls = len(client.calls) - calls_before
         report.duration_s = time.monotonic() - started
         if not dry_run:
             _db_retry(lambda: store.finish_run(engine, key, run_id, report, clock(), error=error))
         raise
+    settle_clock()
     report.rc2_calls = len(client.calls) - calls_before
     report.duration_s = time.monotonic() - started
     if not dry_run:

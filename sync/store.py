@@ -952,12 +952,12 @@ def finish_run(
                 row["shortfall"] = report.shortfall or None
             if report.probed:
                 row["probed_at"] = now
-            if report.clock_offset_s is not None:
-                row.update(
-                    clock_offset=report.clock_offset_s, clock_read_at=now, clock_zone=report.zone
-                )
         else:
             row.update(last_error=message, last_error_kind=kind, last_error_at=now)
+        if report.clock_offset_s is not None:  # (a failed pass's windows were read too)
+            row.update(
+                clock_offset=report.clock_offset_s, clock_read_at=now, clock_zone=report.zone
+            )
         columns = [k for k in row if k not in ("site", "survey_id")]
         upsert(conn, SyncCursor, [row], ("site", "survey_id"), columns)
         if error is None and report.clock_offset_s is None and report.zone:

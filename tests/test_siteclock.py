@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sync import db, siteclock
-from sync.models import Response
+from sync.errors import TransientError
+from sync.models import Response, SyncCursor
 from sync.pull import PassReport, run_pass
 from sync.siteclock import ClockReading, most_telling
 from sync.testing.double import LimeSurveyDouble
@@ -100,6 +101,40 @@ def test_a_full_resync_after_the_fix_rewrites_the_dates(engine: Engine) -> None:
     assert wrong is not None
     assert fixed is not None
     assert fixed - wrong == dt.timedelta(hours=8)
+
+
+def test_a_pass_that_fails_after_its_windows_keeps_their_reading(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    double = LimeSurveyDouble(users={"admin": PASSWORD}, timezone=dt.UTC)
+    double.add_survey(satisfaction_survey(SID, offices=TEST_OFFICES))
+    [rid] = double.load_responses(SID, [answers(1)])
+    with double.serve() as url:
+        site = make_site(url).model_copy(update={"timezone": "Asia/Shanghai"})
+        with make_client(site, attempts=1) as client:
+            # the window is read and written; LimeSurvey goes away before the summary
+            def gone(_sid: int) -> Any:
+                raise TransientError("connection reset")
+
+            client.summary = gone  # type: ignore[method-assign,assignment]
+            with (
+                caplog.at_level(logging.WARNING, logger="sync.pull"),
+                pytest.raises(TransientError),
+            ):
+                run_pass(
+                    engine,
+                    client,
+                    site,
+                    make_binding(survey_id=SID),
+                    make_catalogue(),
+                    hinted={rid: dt.datetime.now(dt.UTC)},
+                )
+    with engine.connect() as conn:
+        offset, zone = conn.execute(sa.select(SyncCursor.clock_offset, SyncCursor.clock_zone)).one()
+    assert offset is not None
+    assert abs(offset + 8 * 3600) < 60
+    assert zone == "Asia/Shanghai"
+    assert "probably UTC+00:00" in caplog.text
 
 
 def test_the_same_zone_on_both_sides_is_measured_and_says_nothing(
