@@ -11,7 +11,8 @@
 (b) the peak memory of a sync of N and of 4N responses (``VmHWM`` of the process);
 (c) an idle pass over N synced responses (RC2 calls, time), and one with 10 new ones;
 (d) webhook-to-row latency: ``pingyi run`` in a subprocess, signed webhooks one at a time,
-    the time until each new response's row is in the database (``bench.webhook``).
+    the time until each new response's row is in the database (``bench.webhook``);
+(d') the daemon's answer time to webhooks during its first pass over N responses.
 
 ``--limesurvey URL`` runs (a) alone against a real LimeSurvey instead of the double: the
 site must hold survey 900001 shaped as ``bench/common.py`` describes (the binding
@@ -271,6 +272,14 @@ def main(argv: list[str]) -> int:
                 f"(d) webhook-to-row over {hooks['webhooks']} webhooks (pingyi run, SQLite, "
                 f"{hooks['existing']:,} responses stored): p50 {hooks['p50_s'] * 1000:.0f} ms, "
                 f"p95 {hooks['p95_s'] * 1000:.0f} ms, max {hooks['max_s'] * 1000:.0f} ms"
+            )
+            busy = webhook.answer_times(work / "busy", existing=args.n)
+            results["webhook_busy"] = busy
+            say(
+                f"(d') the daemon's answer to {busy['webhooks']} webhooks during its first pass "
+                f"over {busy['existing']:,} responses: p50 {busy['p50_s'] * 1000:.0f} ms, p95 "
+                f"{busy['p95_s'] * 1000:.0f} ms, p99 {busy['p99_s'] * 1000:.0f} ms, max "
+                f"{busy['max_s'] * 1000:.0f} ms (the plugin waits 1 s, then pauses a minute)"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
