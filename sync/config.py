@@ -63,6 +63,10 @@ class SecretRef(_Strict):
         return bool(self.env or self.file)
 
 
+#: a site's timezone unless its config says otherwise: the district's
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
 class SiteConfig(_Strict):
     """One LimeSurvey installation."""
 
@@ -70,7 +74,7 @@ class SiteConfig(_Strict):
     url: str  # .../index.php/admin/remotecontrol
     user: str
     password: SecretRef = SecretRef()
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     #: survey ids to sync; empty means every survey bound in mappings/ for this site
     surveys: tuple[int, ...] = ()
     connect_timeout: float = 5.0

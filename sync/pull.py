@@ -150,14 +150,21 @@ class PassReport(store.WindowResult):
     #: how far the submit dates read run ahead (+) or behind (-) the moments their
     #: webhooks were heard, or ahead of the clock (``sync.siteclock``); None: no reading
     clock_offset_s: float | None = None
-    #: that offset is beyond ``siteclock.TOLERANCE``: the site's timezone is suspect
-    clock_wrong: bool = False
     #: the site's configured timezone the dates were read in
     zone: str = ""
+    #: the cursor holds a clock reading made under another timezone: the site's changed
+    #: since (the remedy), so that reading says nothing any more
+    stale_clock: bool = False
+
+    @property
+    def clock_wrong(self) -> bool:
+        """The offset is beyond ``siteclock.TOLERANCE``: the site's timezone is suspect."""
+        return siteclock.off(self.clock_offset_s)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "touched"}
         out["touched"] = sorted([list(t) for t in self.touched])
+        out["clock_wrong"] = self.clock_wrong
         return out
 
 
@@ -437,6 +444,7 @@ def run_pass(
 
     state = _db_retry(lambda: store.load_state(engine, key))
     cursor = Cursor(state.high_water, frozenset(state.pending))
+    report.stale_clock = state.clock_zone not in (None, site.timezone)
     run_id = None if dry_run else _db_retry(lambda: store.start_run(engine, key, kind, clock()))
     reading: siteclock.ClockReading | None = None
 
@@ -515,7 +523,6 @@ def run_pass(
         if reading is None:
             return
         report.clock_offset_s = reading.offset.total_seconds()
-        report.clock_wrong = reading.wrong
         if reading.wrong:
             log.warning(
                 "%s", siteclock.explain(reading, site=site.name, survey_id=sid, zone=site.zone)

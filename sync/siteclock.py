@@ -32,6 +32,13 @@ from sync.map import Mapped
 TOLERANCE = timedelta(minutes=10)
 
 
+def off(seconds: float | None) -> bool:
+    """Is a kept offset (a pass's, or the cursor's) beyond ``TOLERANCE``? For a reading
+    ``most_telling`` kept this is ``ClockReading.wrong``: it keeps a future-date reading
+    only when that is wrong."""
+    return seconds is not None and abs(seconds) > TOLERANCE.total_seconds()
+
+
 @dataclass(frozen=True)
 class ClockReading:
     """One response's submit date, as read, against when it was known to be complete."""

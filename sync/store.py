@@ -89,6 +89,8 @@ class State:
     pending: dict[int, datetime] = field(default_factory=dict)
     #: when a pass last listed the completed ids below the high water
     probed_at: datetime | None = None
+    #: the configured timezone the cursor's clock reading was made under, if any
+    clock_zone: str | None = None
 
 
 @dataclass
@@ -189,15 +191,17 @@ def _survey(model: Any, key: SurveyKey) -> sa.ColumnElement[bool]:
 def load_state(engine: Engine, key: SurveyKey) -> State:
     with engine.connect() as conn:
         cursor = conn.execute(
-            sa.select(SyncCursor.high_water, SyncCursor.probed_at).where(_survey(SyncCursor, key))
+            sa.select(SyncCursor.high_water, SyncCursor.probed_at, SyncCursor.clock_zone).where(
+                _survey(SyncCursor, key)
+            )
         ).one_or_none()
         pending = conn.execute(
             sa.select(SyncPending.response_id, SyncPending.first_seen_at).where(
                 _survey(SyncPending, key)
             )
         ).all()
-    hw, probed_at = cursor if cursor is not None else (0, None)
-    return State(hw or 0, {int(rid): seen for rid, seen in pending}, probed_at)
+    hw, probed_at, clock_zone = cursor if cursor is not None else (0, None, None)
+    return State(hw or 0, {int(rid): seen for rid, seen in pending}, probed_at, clock_zone)
 
 
 # What the records account for of a survey's completed responses: its live (not deleted)
@@ -952,6 +956,8 @@ def finish_run(
                 row["shortfall"] = report.shortfall or None
             if report.probed:
                 row["probed_at"] = now
+            if report.stale_clock:
+                row.update(clock_offset=None, clock_read_at=None, clock_zone=None)
         else:
             row.update(last_error=message, last_error_kind=kind, last_error_at=now)
         if report.clock_offset_s is not None:  # (a failed pass's windows were read too)
@@ -960,15 +966,3 @@ def finish_run(
             )
         columns = [k for k in row if k not in ("site", "survey_id")]
         upsert(conn, SyncCursor, [row], ("site", "survey_id"), columns)
-        if error is None and report.clock_offset_s is None and report.zone:
-            # a reading made under another configured timezone says nothing of this one
-            # (the remedy: the site's timezone changed); the next webhook measures again
-            conn.execute(
-                sa.update(SyncCursor)
-                .where(
-                    _survey(SyncCursor, key),
-                    SyncCursor.clock_zone.is_not(None),
-                    SyncCursor.clock_zone != report.zone,
-                )
-                .values(clock_offset=None, clock_read_at=None, clock_zone=None)
-            )

@@ -256,7 +256,7 @@ def test_cli_double_writes_its_dates_in_the_zone_asked(zone: str) -> None:
 
     from sync.cli.double import build
 
-    double, [sid] = build(("111111",), 0, "admin", "pw", 0, timezone=zone)
+    double, [sid] = build(("111111",), 0, "admin", "pw", 0, timezone=ZoneInfo(zone))
     [row] = satisfaction_rows(1, seed=1, incomplete=0)
     del row["submitdate"]  # completed now
     [rid] = double.load_responses(sid, [row])

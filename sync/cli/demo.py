@@ -48,8 +48,8 @@ DEFAULT_OUT = Path("pingyi-demo")
 PASSWORD_ENV = "PINGYI_DEMO_LS_PASSWORD"
 TOKEN_KEY_ENV = "PINGYI_DEMO_TOKEN_KEY"
 DEMO_USER = "pingyi-demo"
-#: the district's timezone: the demo site reads its dates in it, and the double writes them in it
-DEMO_ZONE = "Asia/Shanghai"
+#: the demo site reads its dates in a site's default timezone, and the double writes them in it
+DEMO_ZONE = config_mod.DEFAULT_TIMEZONE
 SITE = "district"
 
 

@@ -125,9 +125,7 @@ def check_site_clocks(ctx: Context) -> Outcome:
     with database.opened(ctx.config) as engine:
         surveys = collect(engine, ctx.config)["surveys"]
     measured = [s for s in surveys if s["clock_offset_seconds"] is not None]
-    off = [
-        s for s in measured if abs(s["clock_offset_seconds"]) > siteclock.TOLERANCE.total_seconds()
-    ]
+    off = [s for s in measured if siteclock.off(s["clock_offset_seconds"])]
     if off:
         return Outcome(
             False,

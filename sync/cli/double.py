@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from sync.config import DEFAULT_TIMEZONE
 from sync.testing.faults import FAULT_KINDS, Faults
 
 if TYPE_CHECKING:
@@ -28,14 +29,16 @@ def build(
     password: str,
     seed: int,
     *,
-    timezone: str = "Asia/Shanghai",
+    timezone: ZoneInfo | None = None,
 ) -> tuple[LimeSurveyDouble, list[int]]:
     """The double with its surveys: an .lss path is imported, a bare number becomes the
-    sample satisfaction survey with that id (active, with ``responses`` rows)."""
+    sample satisfaction survey with that id (active, with ``responses`` rows); its dates
+    written in ``timezone`` (a site's default one unless given)."""
     from sync.testing.double import LimeSurveyDouble
     from sync.testing.samples import satisfaction_rows, satisfaction_survey
 
-    double = LimeSurveyDouble(users={user: password}, seed=seed, timezone=ZoneInfo(timezone))
+    zone = timezone or ZoneInfo(DEFAULT_TIMEZONE)
+    double = LimeSurveyDouble(users={user: password}, seed=seed, timezone=zone)
     sids: list[int] = []
     for item in (part for value in surveys for part in value.split(",") if part):
         if item.isdigit():
@@ -77,7 +80,7 @@ def build(
 @click.option("--seed", default=0, show_default=True, help="Seed for faults and sample rows.")
 @click.option(
     "--timezone",
-    default="Asia/Shanghai",
+    default=DEFAULT_TIMEZONE,
     show_default=True,
     help="Zone the double writes its dates in, as LimeSurvey its server's (a site's "
     "default timezone in pingyi.toml).",
@@ -100,7 +103,7 @@ def double(
     passwords never go on a command line, not even a double's."""
     password = os.environ.get("PINGYI_DOUBLE_PASSWORD") or secrets.token_urlsafe(12)
     try:
-        zone = ZoneInfo(timezone).key
+        zone = ZoneInfo(timezone)
     except (ValueError, KeyError) as exc:
         raise click.BadParameter(
             f"{timezone!r}: not an IANA timezone", param_hint="--timezone"

@@ -176,10 +176,9 @@ def status(ctx: Context, as_json: bool) -> None:
                 "has (deleted there, or the survey was deactivated: see "
                 "docs/status-and-errors.md before any `resync --full`)"
             )
-        offset = s["clock_offset_seconds"]
-        if offset is not None and abs(offset) > siteclock.TOLERANCE.total_seconds():
+        if siteclock.off(s["clock_offset_seconds"]):
             line += (
-                f"; submit dates read {offset / 3600:+.2f} h off in the pass of "
+                f"; submit dates read {s['clock_offset_seconds'] / 3600:+.2f} h off in the pass of "
                 f"{s['clock_read_at']} (timezone {s['clock_zone']}): the site's timezone or a "
                 "clock is wrong (docs/status-and-errors.md)"
             )
